@@ -1,0 +1,174 @@
+"""The ``shopstorm`` command: demo, run, shop, targets.
+
+``run`` and ``demo`` resolve the settings (CLI > env > settings file > defaults), check the target and the mix
+before anything starts (a bad value is one line and exit code 2), then hand over to Locust with the plugin
+loaded. Any argument shopstorm does not know is passed to Locust unchanged, so Locust's own flags keep working.
+``shop`` serves the embedded demo shop alone and never imports Locust (the shop is an asyncio program).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from typing import Any
+
+from shopstorm import __version__
+from shopstorm.errors import ExitCode, ShopstormError, UsageError
+
+DEMO_DEFAULTS = {"users": 20, "spawn_rate": 10.0, "run_time": 30, "headless": True}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2 (argparse's own code, kept)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--config", metavar="FILE", help="settings file (default: ./shopstorm.toml or [tool.shopstorm])")
+    add("--host", help="base URL of the shop (one gateway for all services)")
+    add("--urls", metavar="FILE", help="urls.json with ORDER_URL, PAYMENT_URL, STOCK_URL (instead of --host)")
+    add(
+        "--journey",
+        dest="journeys",
+        action="append",
+        metavar="NAME",
+        help="run only this journey (repeatable)",
+    )
+    add("--weight", dest="weights", action="append", metavar="NAME=N", help="override a journey's weight")
+    add("--think-time", metavar="MIN-MAX", help="seconds between a shopper's journeys (default: the mix's)")
+    add("-u", "--users", help="concurrent shoppers")
+    add("-r", "--spawn-rate", help="shoppers started per second")
+    add("-t", "--run-time", help="stop after this long (30s, 5m, 1h); implies --headless")
+    add("--headless", action="store_true", default=None, help="no web UI; start at once")
+    add("--web-port", help="port of Locust's web UI")
+    add("--out", metavar="DIR", help="folder for summary.json (default: shopstorm-out)")
+    add("--request-timeout", metavar="SECONDS", help="seconds before a request fails as unknown (default 30)")
+    add("--seed-items", metavar="N", help="catalogue items to seed (default 100)")
+    add("--seed-stock", metavar="N", help="stock of each seeded item (default 1000000)")
+    add("--seed-price", metavar="N", help="price of seeded items (default 10)")
+    add("--seed-mode", choices=("auto", "create", "batch"), help="how to seed (default auto)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="shopstorm",
+        description="Load and consistency testing for online shops and payment flows, built on Locust.",
+        epilog="Exit codes: 0 ok, 1 gate failed, 2 bad usage, 3 audit violations, 4 shop unreachable, 130 Ctrl-C.",
+    )
+    parser.add_argument("--version", action="version", version=f"shopstorm {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    demo = commands.add_parser(
+        "demo",
+        help="start the embedded demo shop and run the webshop stress mix against it",
+        description="Start the demo shop on a free loopback port, seed it, run the webshop stress mix "
+        "(20 shoppers, 30 s, headless unless told otherwise) and write summary.json. "
+        "Unknown flags go to Locust.",
+    )
+    _add_run_options(demo)
+    demo.add_argument("--store", help="demo shop store: sqlite:///file.db or postgresql://host/db")
+    demo.add_argument("--fault", dest="faults", action="append", metavar="NAME", help="switch on a shop fault")
+
+    run = commands.add_parser(
+        "run",
+        help="run a target's mix against your shop",
+        description="Run TARGET's mix against a shop. Without --headless/-t you get Locust's web UI. "
+        "Unknown flags (--csv, --html, --processes, --master, --worker, --tags, …) go to Locust.",
+    )
+    run.add_argument("target", help="which target: see `shopstorm targets`")
+    _add_run_options(run)
+
+    commands.add_parser(
+        "shop",
+        help="serve the demo shop alone until Ctrl-C (see `shopstorm shop --help`)",
+        add_help=False,
+    )
+    commands.add_parser("targets", help="list the targets, their journeys and weights")
+    return parser
+
+
+def _cli_settings(args: argparse.Namespace) -> dict[str, Any]:
+    names = (
+        "host", "urls", "journeys", "weights", "think_time", "users", "spawn_rate", "run_time", "headless",
+        "web_port", "out", "request_timeout", "seed_items", "seed_stock", "seed_price", "seed_mode",
+        "store", "faults",
+    )  # fmt: skip
+    return {name: getattr(args, name, None) for name in names}
+
+
+def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str], defaults: dict) -> int:
+    import locust  # noqa: F401 - first, so gevent patches the standard library before anything uses it
+
+    from shopstorm.engine.launch import run_locust
+    from shopstorm.journeys import resolve_mix, shopper_for
+    from shopstorm.settings import load_settings
+
+    settings = load_settings(_cli_settings(args), config_file=args.config, defaults=defaults)
+    shopper = shopper_for(target_name)
+    resolve_mix(shopper, settings)  # an unknown journey fails here, before anything starts
+    if args.command == "run" and (settings.store or settings.faults):
+        raise UsageError("--store and --fault configure the demo shop: use them with `shopstorm demo`")
+    if args.command != "demo":
+        target = shopper.target_class(settings)
+        return run_locust(target_name, settings, target.base_url, locust_args)
+
+    from shopstorm.demoshop.process import DemoShopError, DemoShopProcess
+
+    try:
+        shop = DemoShopProcess(store=settings.store, faults=settings.faults)
+        shop.start()
+    except DemoShopError as error:
+        raise UsageError(f"the demo shop did not start: {error}") from None
+    try:
+        print(f"demo shop: {shop.url} (faults: {', '.join(settings.faults) or 'none'})", flush=True)
+        settings = replace(settings, host=shop.url, urls=None)
+        return run_locust(target_name, settings, shop.url, locust_args)
+    finally:
+        shop.stop()
+
+
+def _list_targets() -> int:
+    from shopstorm.journeys import SHOPPERS, journeys_of
+
+    for name, shopper in SHOPPERS.items():
+        low, high = shopper.think_time
+        print(f"{name}: {shopper.target_class.description}")
+        print(f"  mix {shopper.__name__}, think time {low:g}-{high:g} s")
+        for _, spec in journeys_of(shopper):
+            print(f"  {spec.weight:>4}  {spec.name:<24} {spec.description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["shop"]:
+        from shopstorm.demoshop.cli import main as shop_main
+
+        return shop_main(argv[1:])
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return ExitCode.USAGE
+        if args.command == "targets":
+            if extra:
+                raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+            return _list_targets()
+        if args.command == "demo":
+            return _start_run("webshop", args, extra, DEMO_DEFAULTS)
+        return _start_run(args.target, args, extra, {})
+    except ShopstormError as error:
+        print(f"shopstorm: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("shopstorm: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

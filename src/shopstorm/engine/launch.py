@@ -1,0 +1,66 @@
+"""Start a Locust run with shopstorm's plugin loaded, and turn its end into an exit code.
+
+shopstorm does not re-implement Locust's command line: it translates its own settings into Locust flags, appends
+whatever Locust flags the user gave (``--csv``, ``--processes``, ``--master``, ``--tags``, …) and calls Locust's
+own ``main()``. The run's settings reach the plugin through the ``SHOPSTORM_RUN`` environment variable (so
+``--processes`` children inherit them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from shopstorm.settings import Settings
+
+LOCUSTFILE = str(Path(__file__).with_name("locustfile.py"))
+
+
+def _given(locust_args: list[str], *flags: str) -> bool:
+    return any(arg == flag or arg.startswith(flag + "=") for arg in locust_args for flag in flags)
+
+
+def locust_argv(settings: Settings, host: str, locust_args: list[str]) -> list[str]:
+    argv = ["locust", "-f", LOCUSTFILE, "--host", host]
+    if settings.users is not None:
+        argv += ["--users", str(settings.users)]
+    if settings.spawn_rate is not None:
+        argv += ["--spawn-rate", str(settings.spawn_rate)]
+    if settings.run_time is not None:
+        argv += ["--run-time", f"{settings.run_time}s"]
+    if settings.web_port is not None:
+        argv += ["--web-port", str(settings.web_port)]
+    headless = settings.headless or _given(locust_args, "--headless")
+    if headless and not _given(locust_args, "--headless"):
+        argv.append("--headless")
+    if headless:
+        # shopstorm's live view and summary table replace Locust's periodic and final tables; Locust's own
+        # numbers are kept as a file instead of being printed a second time.
+        if not _given(locust_args, "--print-stats", "--only-summary"):
+            argv.append("--only-summary")
+        if not _given(locust_args, "--json", "--json-file"):
+            argv += ["--json-file", str(Path(settings.out) / "locust-stats")]
+        if not _given(locust_args, "--loglevel", "-L"):
+            argv += ["--loglevel", "WARNING"]
+    return argv + locust_args
+
+
+def run_locust(target_name: str, settings: Settings, host: str, locust_args: list[str]) -> int:
+    """Run Locust in this process and return its exit code."""
+    os.environ["SHOPSTORM_RUN"] = json.dumps({"target": target_name, "settings": settings.to_json()})
+    import locust.main  # imported late: it monkey-patches the standard library for gevent
+
+    saved_argv = sys.argv
+    sys.argv = locust_argv(settings, host, locust_args)
+    try:
+        locust.main.main()
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        sys.argv = saved_argv
+    return 0

@@ -1,0 +1,1 @@
+"""Measurements of a run: HDR latency histograms per request name and per journey, mergeable across workers."""

@@ -1,0 +1,139 @@
+"""summary.json: the machine-readable result of a run, with a versioned schema (docs/summary-schema.md).
+
+Request rows take their counts and failures from Locust's merged statistics and their percentiles from
+shopstorm's HDR histograms; journey rows come from the journey metrics only. Settings are written without
+secrets. The file is written atomically (temporary file, then rename), so a reader never sees half a summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from locust.env import Environment
+
+from shopstorm import __version__
+from shopstorm.journeys.base import Mix
+from shopstorm.metrics.histograms import summarize
+from shopstorm.metrics.journeys import Measurements
+from shopstorm.settings import Settings
+
+SCHEMA = "shopstorm.summary/1"
+
+_WRAPPED_ERROR = re.compile(r"^\w+\((['\"])(?P<text>.*)\1\)$", re.DOTALL)
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _plain_error(error: str) -> str:
+    """``CatchResponseError('checkout refused')`` → ``checkout refused``."""
+    match = _WRAPPED_ERROR.match(error.strip())
+    return match["text"] if match else error
+
+
+def _request_rows(environment: Environment, measurements: Measurements, duration: float) -> list[dict]:
+    stats = environment.runner.stats if environment.runner else None
+    rows = []
+    for key in measurements.requests.names():
+        method, _, name = key.partition(" ")
+        entry = stats.entries.get((name, method)) if stats else None
+        latency = measurements.requests.summary(key)
+        count = entry.num_requests if entry else latency.count
+        failures = entry.num_failures if entry else 0
+        rows.append({
+            "method": method,
+            "name": name,
+            "count": count,
+            "failures": failures,
+            "fail_ratio": round(failures / count, 6) if count else 0.0,
+            "rps": round(count / duration, 3),
+            "latency_ms": latency.as_dict(),
+        })  # fmt: skip
+    return rows
+
+
+def _journey_rows(measurements: Measurements, duration: float) -> list[dict]:
+    rows = []
+    for name in measurements.journeys.names():
+        outcomes = measurements.journey_outcomes.get(name)
+        ok, failed = (outcomes.ok, outcomes.failed) if outcomes else (0, 0)
+        rows.append({
+            "name": name,
+            "count": ok + failed,
+            "ok": ok,
+            "failed": failed,
+            "per_s": round((ok + failed) / duration, 3),
+            "latency_ms": measurements.journeys.summary(name).as_dict(),
+            "failure_reasons": dict(outcomes.reasons) if outcomes else {},
+        })  # fmt: skip
+    return rows
+
+
+def build(
+    environment: Environment,
+    measurements: Measurements,
+    *,
+    target: str,
+    mixes: dict[str, Mix],
+    settings: Settings,
+    seed: dict[str, Any],
+    started: float,
+    stopped: float,
+    interrupted: bool,
+    exit_code: int,
+) -> dict[str, Any]:
+    duration = max(stopped - started, 1e-9)
+    requests = _request_rows(environment, measurements, duration)
+    total_count = sum(row["count"] for row in requests)
+    total_failures = sum(row["failures"] for row in requests)
+    stats = environment.runner.stats if environment.runner else None
+    failures = [
+        {
+            "method": e.method,
+            "name": e.name,
+            "error": _plain_error(str(e.error)),
+            "occurrences": e.occurrences,
+        }
+        for e in (stats.errors.values() if stats else [])
+    ]
+    return {
+        "schema": SCHEMA,
+        "shopstorm_version": __version__,
+        "target": target,
+        "mixes": {name: mix.as_dict() for name, mix in mixes.items()},
+        "settings": settings.public(),
+        "started_at": _iso(started),
+        "ended_at": _iso(stopped),
+        "duration_s": round(duration, 3),
+        "interrupted": interrupted,
+        "exit_code": exit_code,
+        "seed": {name: {"mode": data.get("mode"), "items": len(data.get("items", {}))} for name, data in seed.items()},
+        "totals": {
+            "requests": total_count,
+            "failures": total_failures,
+            "fail_ratio": round(total_failures / total_count, 6) if total_count else 0.0,
+            "rps": round(total_count / duration, 3),
+            "latency_ms": summarize(measurements.requests.combined()).as_dict(),
+        },
+        "requests": requests,
+        "journeys": _journey_rows(measurements, duration),
+        "failures": sorted(failures, key=lambda f: -f["occurrences"]),
+    }
+
+
+def write(report: dict[str, Any], out_dir: str) -> Path:
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "summary.json"
+    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as file:
+        json.dump(report, file, indent=2)
+        file.write("\n")
+    os.replace(file.name, path)
+    return path

@@ -1,0 +1,149 @@
+"""What every target is: a driver for one family of shop API.
+
+A target knows how to reach the shop, seed test data before the load (:meth:`Target.seed`, run once in the master
+or local process), and hand each shopper a client bound to that shopper's HTTP session (:meth:`Target.shopper`).
+It knows nothing of gates or reports.
+
+Every answer from the shop is classified once, here, into what the shopper was told:
+
+- ``ok``: a 2xx with a readable body;
+- ``refused``: a 4xx — the shop said no (out of stock, no credit, bad input);
+- ``unknown``: a 5xx, a timeout, a lost connection or an unreadable body — the shopper cannot know what happened.
+
+A journey step states which outcome it expects; anything else fails the request and the journey with a short,
+id-free reason, so equal failures group together in the statistics.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from shopstorm.settings import Settings
+
+Outcome = Literal["ok", "refused", "unknown"]
+
+
+class JourneyFailed(Exception):
+    """A journey step went wrong; the message says which step and why, without entity ids."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one call to the shop told the shopper."""
+
+    status: int
+    outcome: Outcome
+    body: Any  # parsed JSON, or None
+    detail: str  # short and id-free: "HTTP 400 out_of_stock", "connection error: ConnectionRefusedError"
+
+    def field(self, key: str) -> Any:
+        if not isinstance(self.body, dict) or key not in self.body:
+            raise JourneyFailed(f"answer has no {key!r} field ({self.detail})")
+        return self.body[key]
+
+
+def classify(status: int, text: str | None, error: BaseException | None) -> Reply:
+    """Classify one HTTP answer; ``status`` 0 with ``error`` set means no answer at all."""
+    if error is not None or status == 0:
+        reason = type(error).__name__ if error is not None else "no response"
+        return Reply(0, "unknown", None, f"connection error: {reason}")
+    body: Any = None
+    parsed = False
+    if text:
+        try:
+            body = json.loads(text)
+            parsed = True
+        except ValueError:
+            pass
+    if 200 <= status < 300:
+        if text and not parsed:
+            return Reply(status, "unknown", None, f"HTTP {status} with a body that is not JSON")
+        return Reply(status, "ok", body, f"HTTP {status}")
+    if 400 <= status < 500:
+        reason = body.get("reason") if isinstance(body, dict) else None
+        return Reply(status, "refused", body, f"HTTP {status} {reason}" if reason else f"HTTP {status}")
+    return Reply(status, "unknown", body, f"HTTP {status}")
+
+
+class Target(ABC):
+    """A driver for one family of shop API. Subclass it (and a :class:`~shopstorm.journeys.ShopstormUser`
+    whose ``target_class`` names it) to test your own shop."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.seed_data: dict[str, Any] = {}
+
+    @property
+    @abstractmethod
+    def base_url(self) -> str:
+        """The URL Locust is given as ``--host`` (shown in its web UI; relative paths resolve against it)."""
+
+    @abstractmethod
+    def seed(self) -> dict[str, Any]:
+        """Reach the shop and create the test data the journeys need; return it as JSON-able data.
+
+        Runs once, before the load, in the master or local process. Raise
+        :class:`~shopstorm.errors.TargetUnreachable` when the shop cannot be reached or refuses the seed.
+        """
+
+    def use_seed(self, seed_data: dict[str, Any]) -> None:
+        """Adopt the seed made by :meth:`seed` (in this process or, for workers, on the master)."""
+        self.seed_data = seed_data
+
+    @abstractmethod
+    def shopper(self, http: Any) -> Any:
+        """A client for one shopper, bound to that shopper's Locust HTTP session."""
+
+
+def call(
+    http: Any,
+    method: str,
+    url: str,
+    *,
+    name: str,
+    step: str,
+    expect: Outcome = "ok",
+    expect_reason: str | None = None,
+) -> Reply:
+    """One journey step through a shopper's Locust session: classify the answer, mark the request, and raise
+    :class:`JourneyFailed` unless the outcome is the one expected.
+
+    ``name`` is the templated name for the statistics (``/orders/checkout/[order_id]``). ``expect_reason``
+    checks the ``reason`` of a refusal when the shop gives one (a shop that gives none is taken at its word).
+    """
+    with http.request(method, url, name=name, catch_response=True) as response:
+        status = response.status_code or 0
+        # FastHttp also sets .error for every 4xx/5xx; only a missing status means there was no answer.
+        error = getattr(response, "error", None) if status == 0 else None
+        try:
+            text = response.text if status else None
+        except Exception as read_error:  # a body cut off mid-read is an unknown outcome, not a crash
+            text, error, status = None, read_error, 0
+        reply = classify(status, text, error)
+        problem = _unexpected(reply, step, expect, expect_reason)
+        if problem is None:
+            response.success()
+            return reply
+        response.failure(problem)
+    raise JourneyFailed(problem)
+
+
+def _unexpected(reply: Reply, step: str, expect: Outcome, expect_reason: str | None) -> str | None:
+    if reply.outcome == expect:
+        if expect != "refused" or expect_reason is None or not isinstance(reply.body, dict):
+            return None
+        reason = reply.body.get("reason")
+        if reason in (None, expect_reason):
+            return None
+        return f"{step} was refused for {reason}, expected {expect_reason}"
+    if expect == "refused" and reply.outcome == "ok":
+        return f"{step} was expected to be refused ({expect_reason or 'refusal'}) but the shop accepted it"
+    if reply.outcome == "refused":
+        return f"{step} refused ({reply.detail})"
+    return f"{step}: {reply.detail}"
