@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import gevent
 from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
@@ -110,17 +111,18 @@ def _on_init(environment: Environment, **_: Any) -> None:
 
 
 def _chain_sigint() -> None:
-    """Remember a Ctrl-C (exit code 130), then let Locust handle it as usual."""
-    previous = signal.getsignal(signal.SIGINT)
+    """Remember a Ctrl-C (exit code 130), then interrupt the main greenlet, where Locust handles it.
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    Python's own handler would raise KeyboardInterrupt in whichever greenlet happens to run — often a shopper's,
+    which gevent reports with a traceback. gevent runs this handler in a greenlet of its own instead.
+    """
+    main = gevent.get_hub().parent
+
+    def on_sigint() -> None:
         RUN.interrupted = True
-        if callable(previous):
-            previous(signum, frame)
-        else:
-            raise KeyboardInterrupt
+        main.throw(KeyboardInterrupt)
 
-    signal.signal(signal.SIGINT, on_sigint)
+    gevent.signal_handler(signal.SIGINT, on_sigint)
 
 
 @events.test_start.add_listener
@@ -151,9 +153,9 @@ def _on_report_to_master(data: dict, **_: Any) -> None:
 
 
 @events.worker_report.add_listener
-def _on_worker_report(data: dict, **_: Any) -> None:
+def _on_worker_report(client_id: str, data: dict, **_: Any) -> None:
     if RUN.active and "shopstorm" in data:
-        MEASUREMENTS.merge(data["shopstorm"])
+        MEASUREMENTS.merge(data["shopstorm"], worker=client_id)
 
 
 @events.test_stop.add_listener

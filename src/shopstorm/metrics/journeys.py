@@ -54,9 +54,12 @@ class Measurements:
         self.journeys = HistogramSet()
         self.journey_outcomes: dict[str, Outcomes] = {}
         self._outcome_delta: dict[str, Outcomes] = {}
+        self._requests_since_delta = 0
+        self.requests_by_worker: dict[str, int] = {}  # on the master: who measured what
 
     def record_request(self, name: str, milliseconds: float) -> None:
         self.requests.record(name, milliseconds)
+        self._requests_since_delta += 1
 
     def record_journey(self, name: str, milliseconds: float, failure: str | None = None) -> None:
         self.journeys.record(name, milliseconds)
@@ -73,11 +76,15 @@ class Measurements:
             "requests": self.requests.take_delta(),
             "journeys": self.journeys.take_delta(),
             "journey_outcomes": {name: o.as_dict() for name, o in self._outcome_delta.items()},
+            "request_count": self._requests_since_delta,
         }
         self._outcome_delta = {}
+        self._requests_since_delta = 0
         return delta
 
-    def merge(self, delta: dict) -> None:
+    def merge(self, delta: dict, worker: str = "") -> None:
+        count = delta.get("request_count", 0)
+        self.requests_by_worker[worker] = self.requests_by_worker.get(worker, 0) + count
         self.requests.merge(delta.get("requests", {}))
         self.journeys.merge(delta.get("journeys", {}))
         for name, outcomes in delta.get("journey_outcomes", {}).items():

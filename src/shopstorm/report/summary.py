@@ -122,6 +122,10 @@ def build(
             "rps": round(total_count / duration, 3),
             "latency_ms": summarize(measurements.requests.combined()).as_dict(),
         },
+        "generators": {
+            "workers": len(measurements.requests_by_worker),
+            "requests_by_worker": sorted(measurements.requests_by_worker.values(), reverse=True),
+        },
         "requests": requests,
         "journeys": _journey_rows(measurements, duration),
         "failures": sorted(failures, key=lambda f: -f["occurrences"]),
