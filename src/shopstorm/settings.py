@@ -157,6 +157,16 @@ def parse_bool(value: Any) -> bool:
     raise ValueError(f"must be true or false, got {value!r}")
 
 
+def parse_fraction(value: Any) -> float:
+    try:
+        number = float(str(value).strip().rstrip("%")) / (100 if str(value).strip().endswith("%") else 1)
+    except ValueError:
+        raise ValueError(f"must be a fraction from 0 to 1 (or a percentage), got {value!r}") from None
+    if not 0 <= number <= 1:
+        raise ValueError(f"must be a fraction from 0 to 1 (or a percentage), got {value!r}")
+    return number
+
+
 def parse_text(value: Any) -> str:
     return str(value)
 
@@ -222,6 +232,12 @@ FIELDS: tuple[Field, ...] = (
         "auto",
         "seed with create endpoints, batch_init endpoints, or auto (batch_init when the shop has it)",
     ),
+    Field("seed_users", parse_positive_int, 1000, "users seeded for a consistency run"),
+    Field("seed_credit", parse_non_negative_int, 1, "credit of each seeded user (consistency run)"),
+    Field("checkouts", parse_non_negative_int, 0, "orders prepared and checked out concurrently (consistency run)"),
+    Field("quantity", parse_positive_int, 1, "units of an item in each consistency-run order"),
+    Field("double_submit", parse_fraction, 0.0, "share of consistency-run orders checked out twice (0 to 1)"),
+    Field("audit", parse_bool, False, "audit the shop after the load (exit code 3 on violations)"),
     Field(
         "store",
         parse_text,
@@ -254,6 +270,12 @@ class Settings:
     seed_stock: int = 1_000_000
     seed_price: int = 10
     seed_mode: str = "auto"
+    seed_users: int = 1000
+    seed_credit: int = 1
+    checkouts: int = 0
+    quantity: int = 1
+    double_submit: float = 0.0
+    audit: bool = False
     store: str | None = None
     faults: tuple[str, ...] = ()
 

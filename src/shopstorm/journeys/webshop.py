@@ -32,6 +32,11 @@ class WebshopStressShopper(ShopstormUser):
             self.shop.add_funds(user_id, credit)
         return user_id
 
+    def _order_for(self, credit: int) -> tuple[str, str]:
+        """A new user with exactly ``credit``, and an empty order of theirs: (order_id, user_id)."""
+        user_id = self._funded_user(credit)
+        return self.shop.create_order(user_id), user_id
+
     @journey(weight=5)
     def admin_restock(self) -> None:
         """A stock admin creates an item and adds stock to it."""
@@ -42,28 +47,28 @@ class WebshopStressShopper(ShopstormUser):
     def checkout_one(self) -> None:
         """Check out an order with one stocked catalogue item."""
         ((item_id, price),) = self._catalogue_items(1)
-        order_id = self.shop.create_order(self._funded_user(price))
+        order_id, user_id = self._order_for(price)
         self.shop.add_item(order_id, item_id)
-        self.shop.checkout(order_id)
+        self.shop.checkout(order_id, user_id)
 
     @journey(weight=25)
     def checkout_two(self) -> None:
         """Check out an order with two stocked catalogue items."""
         (first, first_price), (second, second_price) = self._catalogue_items(2)
-        order_id = self.shop.create_order(self._funded_user(first_price + second_price))
+        order_id, user_id = self._order_for(first_price + second_price)
         self.shop.add_item(order_id, first)
         self.shop.add_item(order_id, second)
-        self.shop.checkout(order_id)
+        self.shop.checkout(order_id, user_id)
 
     @journey(weight=20)
     def regret_and_checkout(self) -> None:
         """Add an item, regret it and remove it, add it back, then check out."""
         ((item_id, price),) = self._catalogue_items(1)
-        order_id = self.shop.create_order(self._funded_user(price))
+        order_id, user_id = self._order_for(price)
         self.shop.add_item(order_id, item_id)
         self.shop.remove_item(order_id, item_id)
         self.shop.add_item(order_id, item_id)
-        self.shop.checkout(order_id)
+        self.shop.checkout(order_id, user_id)
 
     @journey(weight=10)
     def refused_out_of_stock(self) -> None:
@@ -72,15 +77,15 @@ class WebshopStressShopper(ShopstormUser):
         scarce_price = random.randint(1, 20)
         scarce_item = self.shop.create_item(scarce_price)
         self.shop.add_stock(scarce_item, 1)
-        order_id = self.shop.create_order(self._funded_user(price + 2 * scarce_price))
+        order_id, user_id = self._order_for(price + 2 * scarce_price)
         self.shop.add_item(order_id, item_id)
         self.shop.add_item(order_id, scarce_item, 2)
-        self.shop.checkout(order_id, expect="refused", expect_reason="out_of_stock")
+        self.shop.checkout(order_id, user_id, expect="refused", expect_reason="out_of_stock")
 
     @journey(weight=10)
     def refused_no_credit(self) -> None:
         """A checkout the shop must refuse: the shopper's credit is one short of the total."""
         ((item_id, price),) = self._catalogue_items(1)
-        order_id = self.shop.create_order(self._funded_user(price - 1))
+        order_id, user_id = self._order_for(price - 1)
         self.shop.add_item(order_id, item_id)
-        self.shop.checkout(order_id, expect="refused", expect_reason="insufficient_credit")
+        self.shop.checkout(order_id, user_id, expect="refused", expect_reason="insufficient_credit")

@@ -18,16 +18,29 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from shopstorm.errors import UsageError
 from shopstorm.settings import Settings
+
+if TYPE_CHECKING:
+    from shopstorm.audit.ledger import Entry
+    from shopstorm.audit.state import Baseline, ShopState
 
 Outcome = Literal["ok", "refused", "unknown"]
 
 
 class JourneyFailed(Exception):
-    """A journey step went wrong; the message says which step and why, without entity ids."""
+    """A journey step went wrong; the message says which step and why, without entity ids.
+
+    ``reply`` is what the shop answered (``None`` when the failure was not about an answer).
+    """
+
+    def __init__(self, message: str, reply: Reply | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply
 
 
 @dataclass(frozen=True)
@@ -92,9 +105,20 @@ class Target(ABC):
         :class:`~shopstorm.errors.TargetUnreachable` when the shop cannot be reached or refuses the seed.
         """
 
-    def use_seed(self, seed_data: dict[str, Any]) -> None:
-        """Adopt the seed made by :meth:`seed` (in this process or, for workers, on the master)."""
+    def use_seed(self, seed_data: dict[str, Any], share: tuple[int, int] = (0, 1)) -> None:
+        """Adopt the seed made by :meth:`seed` (in this process or, for workers, on the master).
+
+        ``share`` is (this process's index, number of load processes), for seeds that are divided among them.
+        """
         self.seed_data = seed_data
+
+    def baseline(self) -> Baseline:
+        """What the seed put in the shop, for the audit."""
+        raise UsageError(f"the {self.name} target cannot be audited yet")
+
+    def read_state(self, entries: Iterable[Entry]) -> ShopState:
+        """Read back every seeded entity and every entity the ledger touched."""
+        raise UsageError(f"the {self.name} target cannot be audited yet")
 
     @abstractmethod
     def shopper(self, http: Any) -> Any:
@@ -108,7 +132,7 @@ def call(
     *,
     name: str,
     step: str,
-    expect: Outcome = "ok",
+    expect: Outcome | tuple[Outcome, ...] = "ok",
     expect_reason: str | None = None,
 ) -> Reply:
     """One journey step through a shopper's Locust session: classify the answer, mark the request, and raise
@@ -131,19 +155,24 @@ def call(
             response.success()
             return reply
         response.failure(problem)
-    raise JourneyFailed(problem)
+    raise JourneyFailed(problem, reply)
 
 
-def _unexpected(reply: Reply, step: str, expect: Outcome, expect_reason: str | None) -> str | None:
-    if reply.outcome == expect:
-        if expect != "refused" or expect_reason is None or not isinstance(reply.body, dict):
+def _unexpected(
+    reply: Reply, step: str, expect: Outcome | tuple[Outcome, ...], expect_reason: str | None
+) -> str | None:
+    expected = (expect,) if isinstance(expect, str) else expect
+    if reply.outcome in expected:
+        if reply.outcome != "refused" or expect_reason is None or not isinstance(reply.body, dict):
             return None
         reason = reply.body.get("reason")
         if reason in (None, expect_reason):
             return None
         return f"{step} was refused for {reason}, expected {expect_reason}"
-    if expect == "refused" and reply.outcome == "ok":
+    if expected == ("refused",) and reply.outcome == "ok":
         return f"{step} was expected to be refused ({expect_reason or 'refusal'}) but the shop accepted it"
     if reply.outcome == "refused":
         return f"{step} refused ({reply.detail})"
+    if len(expected) > 1:
+        return f"{step}: {reply.detail} (expected {' or '.join(expected)})"
     return f"{step}: {reply.detail}"

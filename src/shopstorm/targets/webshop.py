@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 import random
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
+from shopstorm.audit.ledger import LEDGER
+from shopstorm.audit.state import Baseline, ShopState
 from shopstorm.errors import TargetUnreachable, UsageError
 from shopstorm.settings import Settings, parse_base_url
-from shopstorm.targets.base import Outcome, Reply, Target, call, classify
-
-SEED_CONCURRENCY = 16
-SEED_TIMEOUT = (3.0, 5.0)  # connect, read: an unreachable shop is reported well within 10 s
+from shopstorm.targets.base import JourneyFailed, Outcome, Reply, Target, call
+from shopstorm.targets.webshop_admin import WebshopAdmin
 
 
 @dataclass(frozen=True)
@@ -68,45 +67,66 @@ class WebshopShopper:
     """One shopper's calls to the webshop API, through that shopper's Locust session.
 
     Each method is one journey step: it names its request with a template (``/orders/checkout/[order_id]``)
-    and raises :class:`~shopstorm.targets.base.JourneyFailed` unless the shop answers as expected.
+    and raises :class:`~shopstorm.targets.base.JourneyFailed` unless the shop answers as expected. Every call
+    that creates an entity or moves stock or money is written to the ledger with what the shopper was told,
+    also when the shopper is stopped before the answer (then: unknown).
     """
 
     def __init__(self, http: Any, endpoints: WebshopEndpoints) -> None:
         self.http = http
         self.urls = endpoints
 
+    @staticmethod
+    def _recorded(kind: str, entity: str, related: str, amount: int, send: Callable[[], Reply]) -> Reply:
+        reply = None
+        try:
+            reply = send()
+            return reply
+        except JourneyFailed as failed:
+            reply = failed.reply
+            raise
+        finally:
+            outcome, detail = (reply.outcome, reply.detail) if reply else ("unknown", "no answer: shopper stopped")
+            LEDGER.record(kind, entity, related, amount, outcome, detail)
+
     def create_item(self, price: int) -> str:
         reply = call(
             self.http, "POST", f"{self.urls.stock_url}/item/create/{price}",
             name="/stock/item/create/[price]", step="create item",
         )  # fmt: skip
-        return str(reply.field("item_id"))
+        item_id = str(reply.field("item_id"))
+        LEDGER.record("item", item_id, "", price, "ok", reply.detail)
+        return item_id
 
     def add_stock(self, item_id: str, amount: int) -> Reply:
-        return call(
+        return self._recorded("stock", item_id, "", amount, lambda: call(
             self.http, "POST", f"{self.urls.stock_url}/add/{item_id}/{amount}",
             name="/stock/add/[item_id]/[amount]", step="add stock",
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def create_user(self) -> str:
         reply = call(
             self.http, "POST", f"{self.urls.payment_url}/create_user",
             name="/payment/create_user", step="create user",
         )  # fmt: skip
-        return str(reply.field("user_id"))
+        user_id = str(reply.field("user_id"))
+        LEDGER.record("user", user_id, "", 0, "ok", reply.detail)
+        return user_id
 
     def add_funds(self, user_id: str, amount: int) -> Reply:
-        return call(
+        return self._recorded("funds", user_id, "", amount, lambda: call(
             self.http, "POST", f"{self.urls.payment_url}/add_funds/{user_id}/{amount}",
             name="/payment/add_funds/[user_id]/[amount]", step="add funds",
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def create_order(self, user_id: str) -> str:
         reply = call(
             self.http, "POST", f"{self.urls.order_url}/create/{user_id}",
             name="/orders/create/[user_id]", step="create order",
         )  # fmt: skip
-        return str(reply.field("order_id"))
+        order_id = str(reply.field("order_id"))
+        LEDGER.record("order", order_id, user_id, 0, "ok", reply.detail)
+        return order_id
 
     def add_item(self, order_id: str, item_id: str, quantity: int = 1) -> Reply:
         return call(
@@ -120,73 +140,24 @@ class WebshopShopper:
             name="/orders/removeItem/[order_id]/[item_id]", step="remove item from order",
         )  # fmt: skip
 
-    def checkout(self, order_id: str, *, expect: Outcome = "ok", expect_reason: str | None = None) -> Reply:
-        return call(
+    def checkout(
+        self,
+        order_id: str,
+        user_id: str,
+        *,
+        expect: Outcome | tuple[Outcome, ...] = "ok",
+        expect_reason: str | None = None,
+    ) -> Reply:
+        return self._recorded("checkout", order_id, user_id, 0, lambda: call(
             self.http, "POST", f"{self.urls.order_url}/checkout/{order_id}",
             name="/orders/checkout/[order_id]", step="checkout", expect=expect, expect_reason=expect_reason,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def find_item(self, item_id: str) -> Reply:
         return call(
             self.http, "GET", f"{self.urls.stock_url}/find/{item_id}",
             name="/stock/find/[item_id]", step="find item",
         )  # fmt: skip
-
-
-class WebshopAdmin:
-    """Calls outside the load (seeding, reading state back), on a plain HTTP session with short timeouts.
-
-    Every answer is classified like a shopper's; anything but ``ok`` raises
-    :class:`~shopstorm.errors.TargetUnreachable` with one line naming the call and what went wrong.
-    """
-
-    def __init__(self, endpoints: WebshopEndpoints, timeout: tuple[float, float] = SEED_TIMEOUT) -> None:
-        self.urls = endpoints
-        self.timeout = timeout
-        self.session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_maxsize=SEED_CONCURRENCY)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-
-    def send(self, method: str, url: str, name: str, *, missing_ok: bool = False) -> Reply:
-        try:
-            response = self.session.request(method, url, timeout=self.timeout)
-            reply = classify(response.status_code, response.text, None)
-        except requests.RequestException as error:
-            raise TargetUnreachable(f"cannot reach the shop: {method} {url}: {_plain(error)}") from None
-        if reply.outcome == "ok" or (missing_ok and reply.status in (404, 405)):
-            return reply
-        raise TargetUnreachable(f"the shop refused {method} {name}: {reply.detail}")
-
-    def batch_init_items(self, count: int, stock: int, price: int) -> dict[str, int] | None:
-        """Seed through ``batch_init``; ``None`` when the shop has no such endpoint (404/405)."""
-        name = "/stock/batch_init/[n]/[stock]/[price]"
-        url = f"{self.urls.stock_url}/batch_init/{count}/{stock}/{price}"
-        reply = self.send("POST", url, name, missing_ok=True)
-        if reply.outcome != "ok":
-            return None
-        ids = reply.body.get("item_ids") if isinstance(reply.body, dict) else None
-        return {str(item_id): price for item_id in (ids or range(count))}
-
-    def create_stocked_item(self, price: int, stock: int) -> str:
-        reply = self.send("POST", f"{self.urls.stock_url}/item/create/{price}", "/stock/item/create/[price]")
-        item_id = reply.body.get("item_id") if isinstance(reply.body, dict) else None
-        if item_id is None:
-            raise TargetUnreachable(f"the shop's item/create answered without item_id ({reply.detail})")
-        self.send("POST", f"{self.urls.stock_url}/add/{item_id}/{stock}", "/stock/add/[item_id]/[amount]")
-        return str(item_id)
-
-    def find_item(self, item_id: str) -> Reply:
-        return self.send("GET", f"{self.urls.stock_url}/find/{item_id}", "/stock/find/[item_id]")
-
-
-def _plain(error: requests.RequestException) -> str:
-    """'connection refused' rather than a urllib3 repr three exceptions deep."""
-    text = str(error)
-    for marker in ("Connection refused", "Name or service not known", "timed out", "Connection reset"):
-        if marker in text:
-            return marker.lower()
-    return type(error).__name__
 
 
 class WebshopTarget(Target):
@@ -196,30 +167,48 @@ class WebshopTarget(Target):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.endpoints = WebshopEndpoints.from_settings(settings)
+        self._orders: deque[list] = deque()
 
     @property
     def base_url(self) -> str:
         return self.settings.host or self.endpoints.order_url
 
+    def admin(self) -> WebshopAdmin:
+        return WebshopAdmin(self.endpoints.order_url, self.endpoints.payment_url, self.endpoints.stock_url)
+
     def seed(self) -> dict[str, Any]:
-        """A catalogue of ``seed_items`` items, each with ``seed_stock`` units; returns ``{"items": {id: price}}``."""
-        admin = WebshopAdmin(self.endpoints)
-        settings = self.settings
-        items = None
-        if settings.seed_mode in ("auto", "batch"):
-            items = admin.batch_init_items(settings.seed_items, settings.seed_stock, settings.seed_price)
-            if items is None and settings.seed_mode == "batch":
-                raise TargetUnreachable("the shop has no /stock/batch_init endpoint (use --seed-mode create)")
-        mode = "batch" if items is not None else "create"
-        if items is None:
-            prices = [random.randint(1, 2 * settings.seed_price) for _ in range(settings.seed_items)]
-            with ThreadPoolExecutor(SEED_CONCURRENCY) as pool:
-                ids = list(pool.map(lambda price: admin.create_stocked_item(price, settings.seed_stock), prices))
-            items = dict(zip(ids, prices, strict=True))
+        """A catalogue of ``seed_items`` items with ``seed_stock`` units each; for a consistency run also
+        ``seed_users`` users with ``seed_credit`` and ``checkouts`` orders ready to check out (order i belongs to
+        user i mod users and holds ``quantity`` units of a random item)."""
+        admin, settings = self.admin(), self.settings
+        items, mode = admin.seed_items(
+            settings.seed_mode, settings.seed_items, settings.seed_stock, settings.seed_price
+        )
         first = next(iter(items))
-        if admin.find_item(first).body.get("stock") != settings.seed_stock:
+        if admin.find_stock(first) != settings.seed_stock:
             raise TargetUnreachable(f"seeding did not stick: item {first} does not read back its seeded stock")
-        return {"items": items, "mode": mode}
+        seed: dict[str, Any] = {"mode": mode, "items": items, "stock": settings.seed_stock}
+        if settings.checkouts:
+            users = admin.seed_users(settings.seed_mode, settings.seed_users, settings.seed_credit)
+            user_ids, item_ids = list(users), list(items)
+            owners = [user_ids[i % len(user_ids)] for i in range(settings.checkouts)]
+            lines = [[(random.choice(item_ids), settings.quantity)] for _ in owners]
+            order_ids = admin.map(admin.create_order, owners, lines)
+            twice = set(random.sample(range(len(order_ids)), round(settings.double_submit * len(order_ids))))
+            seed["users"] = users
+            seed["credit"] = settings.seed_credit
+            prepared = enumerate(zip(order_ids, owners, lines, strict=True))
+            seed["orders"] = [[order, user, line, i in twice] for i, (order, user, line) in prepared]
+        return seed
+
+    def use_seed(self, seed_data: dict[str, Any], share: tuple[int, int] = (0, 1)) -> None:
+        super().use_seed(seed_data, share)
+        index, shares = share
+        self._orders = deque(order for i, order in enumerate(seed_data.get("orders", [])) if i % shares == index)
+
+    def next_order(self) -> list | None:
+        """The next prepared order of this process's share: [order_id, user_id, lines, check out twice]."""
+        return self._orders.popleft() if self._orders else None
 
     def shopper(self, http: Any) -> WebshopShopper:
         return WebshopShopper(http, self.endpoints)
@@ -227,3 +216,20 @@ class WebshopTarget(Target):
     def catalogue(self) -> list[tuple[str, int]]:
         """Seeded (item_id, price) pairs."""
         return [(item_id, int(price)) for item_id, price in self.seed_data.get("items", {}).items()]
+
+    def baseline(self) -> Baseline:
+        seed = self.seed_data
+        return Baseline(
+            stock=dict.fromkeys(seed.get("items", {}), seed.get("stock", 0)),
+            credit=dict.fromkeys(seed.get("users", {}), seed.get("credit", 0)),
+            orders={order_id: user_id for order_id, user_id, *_ in seed.get("orders", [])},
+        )
+
+    def read_state(self, entries: Iterable[Any]) -> ShopState:
+        baseline = self.baseline()
+        items, users, orders = set(baseline.stock), set(baseline.credit), set(baseline.orders)
+        for entry in entries:
+            {"item": items, "stock": items, "user": users, "funds": users}.get(entry.kind, orders).add(entry.entity)
+            if entry.kind in ("order", "checkout") and entry.related:
+                users.add(entry.related)
+        return self.admin().read_state(items, users, orders)

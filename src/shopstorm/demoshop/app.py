@@ -1,0 +1,70 @@
+"""Builds the demo shop's Starlette app: mounts each API family, ``/health``, JSON errors, the stall fault.
+
+Each API family is a module with its own routes (today :mod:`~shopstorm.demoshop.webshop_api`); this module
+only puts them side by side on one port over one store. The ``stall`` fault lives here as ASGI middleware
+because it affects every response, whatever the API: a response ready inside a stall window is held until the
+window ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shopstorm.demoshop.errors import (
+    ApiError,
+    api_error_response,
+    http_error_response,
+    internal_error_response,
+)
+from shopstorm.demoshop.faults import FaultSwitches, stall_remaining
+from shopstorm.demoshop.store import Store
+from shopstorm.demoshop.webshop_api import WebshopApi
+
+
+class StallMiddleware:
+    """``stall`` fault: hold every response that is ready inside a stall window until the window ends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_after_stall(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                held_for = stall_remaining(time.time())
+                if held_for > 0:
+                    await asyncio.sleep(held_for)
+            await send(message)
+
+        await self.app(scope, receive, send_after_stall)
+
+
+def build_app(store: Store, faults: FaultSwitches) -> Starlette:
+    """The demo shop's ASGI app over one prepared store, with these faults switched on."""
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "faults": faults.names})
+
+    routes = [Route("/health", health, methods=["GET"]), *WebshopApi(store, faults).routes()]
+    middleware = [Middleware(StallMiddleware)] if faults.stall else []
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={
+            ApiError: api_error_response,
+            HTTPException: http_error_response,
+            Exception: internal_error_response,
+        },
+    )

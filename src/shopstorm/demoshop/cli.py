@@ -1,0 +1,99 @@
+"""The demo shop's command line: ``python -m shopstorm.demoshop`` and ``shopstorm shop`` call :func:`main`.
+
+It parses the arguments, validates the store URL and fault names up front, and runs the server. Errors a user
+can cause end in one line on stderr and an exit code, never a traceback: 2 for bad usage (unknown fault,
+malformed store URL, cannot listen), 4 when the PostgreSQL store cannot be reached. A graceful stop by
+Ctrl-C or SIGTERM exits 0. Without ``--store`` the shop keeps a SQLite file in a new temporary directory and
+removes that directory when it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from shopstorm.demoshop.faults import Fault, UnknownFaultError, parse_faults
+from shopstorm.demoshop.server import ListenError, ShopSettings, bind_socket, serve
+from shopstorm.demoshop.store import StoreUnreachableError, StoreURLError, parse_store_url
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 4
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def build_parser(prog: str = "python -m shopstorm.demoshop") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run shopstorm's demo shop: the webshop API (/stock, /payment, /orders) on one port.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="sqlite:///path.db or postgresql://user@host:port/db (default: SQLite in a new temp dir)",
+    )
+    parser.add_argument("--schema", metavar="NAME", help="PostgreSQL schema for the tables (default: public)")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"switch on a bug, repeatable: {', '.join(fault.value for fault in Fault)}",
+    )
+    parser.add_argument("--ready-file", type=Path, metavar="PATH", help="write {url, pid} here once listening")
+    parser.add_argument("--log-level", default="warning", choices=_LOG_LEVELS, help="uvicorn log level")
+    parser.add_argument("--access-log", action="store_true", help="log every request (off by default)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo shop until it is stopped; return the process exit code."""
+    args = build_parser().parse_args(argv)
+    temp_dir: Path | None = None
+    try:
+        faults = parse_faults(args.fault)
+        if args.store is None:
+            if args.schema is not None:
+                raise StoreURLError("--schema applies to PostgreSQL stores only")
+            temp_dir = Path(tempfile.mkdtemp(prefix="shopstorm-demoshop-"))
+            args.store = f"sqlite:///{temp_dir / 'shop.db'}"
+        location = parse_store_url(args.store, args.schema)
+        if not 0 <= args.port <= 65535:
+            raise ListenError(f"port must be between 0 and 65535, got {args.port}")
+        sock = bind_socket(args.host, args.port)
+    except (UnknownFaultError, StoreURLError, ListenError) as error:
+        _remove(temp_dir)
+        return _fail(str(error), EXIT_USAGE)
+    settings = ShopSettings(
+        location=location,
+        faults=faults,
+        ready_file=args.ready_file,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+    try:
+        asyncio.run(serve(settings, sock))
+    except StoreUnreachableError as error:
+        return _fail(f"cannot reach the store ({location.describe()}): {error}", EXIT_UNREACHABLE)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+        _remove(temp_dir)
+    return EXIT_OK
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"demo shop: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _remove(temp_dir: Path | None) -> None:
+    if temp_dir is not None:
+        shutil.rmtree(temp_dir, ignore_errors=True)

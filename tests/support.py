@@ -1,0 +1,147 @@
+"""Test support: run the real ``shopstorm`` CLI, read its summary, and misbehave in front of a real shop.
+
+Imported by the tests as ``support`` (pytest puts this folder on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+# A short, bounded load that still runs every journey of the stress mix many times.
+QUICK_LOAD = ["-u", "8", "-r", "8", "-t", "6s", "--think-time", "0.05-0.2", "--seed-items", "20"]
+
+
+def shopstorm_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "shopstorm", *args]
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a real shopstorm process: gevent patching on (conftest turns it off in pytest)."""
+    env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
+    return {**env, **(extra or {})}
+
+
+def run_cli(*args: str, timeout: float = 90, env: dict[str, str] | None = None, cwd: Path | None = None):
+    """Run ``shopstorm ARGS`` to completion; returns the CompletedProcess (text output)."""
+    return subprocess.run(
+        shopstorm_command(*args), capture_output=True, text=True, timeout=timeout, env=cli_env(env), cwd=cwd
+    )
+
+
+def read_summary(out_dir: Path) -> dict[str, Any]:
+    return json.loads((out_dir / "summary.json").read_text())
+
+
+def journeys_by_name(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in summary["journeys"]}
+
+
+class ChaosProxy:
+    """A reverse proxy to a real shop that, on checkouts, answers 500, resets the connection, or answers a body
+    that is not JSON — in turn — while passing every other request through untouched."""
+
+    BEHAVIOURS = ("pass", "http-500", "pass", "reset", "pass", "not-json")
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._checkouts = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                behaviour = proxy._next(self.path)
+                if behaviour == "reset":
+                    # SO_LINGER 0 + close sends a TCP RST: the client sees the connection reset mid-request.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                upstream = requests.request(self.command, proxy.upstream + self.path, data=body, timeout=30)
+                if behaviour == "http-500":
+                    self._answer(500, b'{"error": "upstream exploded"}')
+                elif behaviour == "not-json":
+                    self._answer(200, b"<html>maintenance</html>", "text/html")
+                else:
+                    self._answer(upstream.status_code, upstream.content)
+
+            def _answer(self, status: int, payload: bytes, content_type: str = "application/json") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _next(self, path: str) -> str:
+        if "/orders/checkout/" not in path:
+            return "pass"
+        with self._lock:
+            behaviour = self.BEHAVIOURS[self._checkouts % len(self.BEHAVIOURS)]
+            self._checkouts += 1
+            self.counts[behaviour] = self.counts.get(behaviour, 0) + 1
+        return behaviour
+
+    def __enter__(self) -> ChaosProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class RefusingShop:
+    """A real HTTP server that answers every request with 500: a shop that refuses to be seeded."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                payload = b'{"error": "database is down"}'
+                self.send_response(500)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> RefusingShop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,109 @@
+"""Bad input, an unreachable or refusing shop, a shop that misbehaves mid-run, and Ctrl-C, through the real CLI:
+one clear line and the documented exit code, never a traceback, and the summary still written where a run began."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from support import QUICK_LOAD, ChaosProxy, RefusingShop, cli_env, read_summary, run_cli, shopstorm_command
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *phrases: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for phrase in phrases:
+        assert phrase in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "phrase"),
+    [
+        (["run", "nosuchshop", "--host", "http://127.0.0.1:9"], {}, "unknown target 'nosuchshop'"),
+        (["run", "webshop", "--host", "http://127.0.0.1:9", "--journey", "nope"], {}, "unknown journey 'nope'"),
+        (["run", "webshop", "--host", "ftp//shop"], {}, "setting host"),
+        (["run", "webshop", "--host", "http://127.0.0.1:notaport"], {}, "malformed port"),
+        (["run", "webshop", "--host", "http://127.0.0.1:9", "-t", "soon"], {}, "setting run_time"),
+        (["run", "webshop", "--host", "http://127.0.0.1:9", "--weight", "checkout_one"], {}, "NAME=WEIGHT"),
+        (["run", "webshop", "--host", "http://127.0.0.1:9"], {"SHOPSTORM_USERS": "many"}, "$SHOPSTORM_USERS"),
+        (["run", "webshop", "--host", "http://127.0.0.1:9"], {"PT_NUM_CLIENTS": "-3"}, "$PT_NUM_CLIENTS"),
+        (["run", "webshop"], {}, "needs --host URL or --urls"),
+        (["run", "webshop", "--urls", "/nonexistent/urls.json"], {}, "cannot read urls file"),
+        (["frobnicate"], {}, "invalid choice"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(tmp_path, args, env, phrase):
+    assert_one_line_error(run_cli(*args, env=env, cwd=tmp_path), 2, phrase)
+
+
+@pytest.mark.parametrize(
+    ("content", "phrase"),
+    [("{not json", "not valid JSON"), ('{"ORDER_URL": "http://a", "STOCK_URL": "http://b"}', "lacks PAYMENT_URL"),
+     ('{"ORDER_URL": "a", "PAYMENT_URL": "http://b", "STOCK_URL": "http://c"}', "ORDER_URL must be")],
+)  # fmt: skip
+def test_bad_urls_file_is_exit_2(tmp_path, content, phrase):
+    urls = tmp_path / "urls.json"
+    urls.write_text(content)
+    assert_one_line_error(run_cli("run", "webshop", "--urls", str(urls), cwd=tmp_path), 2, phrase)
+
+
+def test_bad_settings_file_is_exit_2(tmp_path):
+    (tmp_path / "shopstorm.toml").write_text('host = "http://127.0.0.1:9"\nusrs = 5\n')
+    assert_one_line_error(run_cli("run", "webshop", cwd=tmp_path), 2, "unknown setting 'usrs'", "shopstorm.toml")
+
+
+def test_unreachable_shop_is_exit_4_within_10_seconds(tmp_path, free_port):
+    started = time.monotonic()
+    result = run_cli("run", "webshop", "--host", f"http://127.0.0.1:{free_port}", "-t", "5s", cwd=tmp_path)
+    assert time.monotonic() - started < 10
+    assert_one_line_error(result, 4, "cannot reach the shop", "connection refused")
+
+
+def test_shop_refusing_the_seed_is_exit_4(tmp_path):
+    with RefusingShop() as shop:
+        result = run_cli("run", "webshop", "--host", shop.url, "-t", "5s", cwd=tmp_path)
+    assert_one_line_error(result, 4, "refused", "HTTP 500")
+
+
+def test_shop_failing_mid_run_is_counted_with_reasons_and_the_run_goes_on(demo_shop, tmp_path):
+    shop = demo_shop("sqlite")
+    out = tmp_path / "out"
+    with ChaosProxy(shop.url) as proxy:
+        result = run_cli("run", "webshop", "--host", proxy.url, *QUICK_LOAD, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    summary = read_summary(out)
+    reasons = {f["error"]: f["occurrences"] for f in summary["failures"]}
+    assert reasons.get("checkout: HTTP 500", 0) > 0, reasons
+    assert reasons.get("checkout: HTTP 200 with a body that is not JSON", 0) > 0, reasons
+    assert any(r.startswith("checkout: connection error") for r in reasons), reasons
+    checkouts = next(r for r in summary["requests"] if r["name"] == "/orders/checkout/[order_id]")
+    assert checkouts["failures"] == sum(reasons.values())
+    # The run went on: far more checkouts than the proxy's six-step cycle, half of them passed through fine.
+    assert checkouts["count"] > 30 and proxy.counts["pass"] > 15
+
+
+def test_ctrl_c_writes_the_summary_and_exits_130(demo_shop, tmp_path):
+    shop = demo_shop("sqlite")
+    out = tmp_path / "out"
+    command = shopstorm_command("run", "webshop", "--host", shop.url, "-u", "5", "-r", "5", "-t", "60s",
+                                "--think-time", "0.1", "--out", str(out))  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        time.sleep(4)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["exit_code"] == 130
+    assert summary["totals"]["requests"] > 0 and summary["duration_s"] < 30
+    assert "(interrupted)" in stdout

@@ -1,0 +1,80 @@
+"""Settings: one object, CLI > environment > settings file > defaults, and one clear error per bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from shopstorm.errors import UsageError
+from shopstorm.settings import load_settings, parse_think_time, parse_timespan, settings_table_markdown
+
+
+def test_precedence_cli_over_env_over_file_over_defaults(tmp_path):
+    (tmp_path / "shopstorm.toml").write_text('users = 3\nspawn_rate = 2\nout = "from-file"\nthink_time = [0, 1]\n')
+    env = {"SHOPSTORM_USERS": "7", "SHOPSTORM_SPAWN_RATE": "4"}
+    settings = load_settings({"users": "11"}, environ=env, cwd=tmp_path)
+    assert settings.users == 11  # CLI
+    assert settings.spawn_rate == 4.0  # env
+    assert settings.out == "from-file" and settings.think_time == (0.0, 1.0)  # file
+    assert settings.seed_items == 100  # default
+
+
+def test_pyproject_tool_table_is_read_when_no_shopstorm_toml(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.shopstorm]\nseed_items = 5\n')
+    assert load_settings(environ={}, cwd=tmp_path).seed_items == 5
+
+
+def test_seed_suite_aliases_are_honoured_after_shopstorm_names():
+    env = {"PT_NUM_CLIENTS": "2", "PT_DURATION": "10m", "LOAD_TEST_HOST": "http://shop.test:8000/"}
+    settings = load_settings(environ=env, cwd=None)
+    assert (settings.users, settings.run_time, settings.host) == (2, 600, "http://shop.test:8000")
+    assert settings.headless  # a run time means a headless run
+    assert load_settings(environ={**env, "SHOPSTORM_USERS": "9"}).users == 9
+
+
+def test_command_defaults_sit_below_every_source(tmp_path):
+    settings = load_settings({"users": "4"}, environ={}, cwd=tmp_path, defaults={"users": 20, "run_time": 30})
+    assert (settings.users, settings.run_time) == (4, 30)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("30s", 30), ("1m30s", 90), ("2h", 7200), ("1h1m1s", 3661)])
+def test_timespans(text, seconds):
+    assert parse_timespan(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "0", "1d", "-5"])
+def test_bad_timespans(text):
+    with pytest.raises(ValueError):
+        parse_timespan(text)
+
+
+def test_think_time_forms():
+    assert parse_think_time("1-3") == (1.0, 3.0)
+    assert parse_think_time("0.5") == (0.5, 0.5)
+    with pytest.raises(ValueError):
+        parse_think_time("3-1")
+
+
+def test_a_bad_value_names_setting_and_source(tmp_path):
+    with pytest.raises(UsageError, match=r"setting users \(from \$SHOPSTORM_USERS\): must be a positive integer"):
+        load_settings(environ={"SHOPSTORM_USERS": "0"}, cwd=tmp_path)
+    (tmp_path / "shopstorm.toml").write_text("seed_mode = 'magic'\n")
+    with pytest.raises(UsageError, match=r"seed_mode \(from .*shopstorm.toml\): must be one of auto, create, batch"):
+        load_settings(environ={}, cwd=tmp_path)
+
+
+def test_secrets_never_in_public_settings():
+    settings = load_settings({"host": "http://127.0.0.1:1"}, environ={})
+    assert "host" in settings.public() and "journeys" not in settings.public()  # empty values left out
+
+
+def test_readme_table_lists_every_setting():
+    table = settings_table_markdown()
+    assert "`SHOPSTORM_SEED_MODE`" in table and "`PT_NUM_CLIENTS`" in table
+
+
+def test_every_field_is_a_setting_and_back():
+    from dataclasses import fields
+
+    from shopstorm.settings import FIELDS, Settings
+
+    assert [spec.name for spec in FIELDS] == [f.name for f in fields(Settings)]

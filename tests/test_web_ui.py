@@ -1,0 +1,55 @@
+"""Locust's web UI keeps working under shopstorm: start from the UI's web API, read live stats, stop."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import requests
+
+from support import cli_env, read_summary, shopstorm_command
+
+
+def wait_for(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not come up within {timeout} s")
+
+
+def test_web_ui_swarm_stats_stop(demo_shop, tmp_path, free_port):
+    shop = demo_shop("sqlite")
+    out = tmp_path / "out"
+    ui = f"http://127.0.0.1:{free_port}"
+    command = shopstorm_command("run", "webshop", "--host", shop.url, "--web-host", "127.0.0.1",
+                                "--web-port", str(free_port), "--think-time", "0.05-0.1", "--seed-items", "10",
+                                "--out", str(out))  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        wait_for(ui + "/")
+        swarm = requests.post(ui + "/swarm", data={"user_count": 4, "spawn_rate": 4, "host": shop.url}, timeout=5)
+        assert swarm.status_code == 200 and swarm.json()["success"] is True
+        time.sleep(4)
+        stats = requests.get(ui + "/stats/requests", timeout=5).json()
+        names = {row["name"]: row for row in stats["stats"]}
+        assert names["/orders/checkout/[order_id]"]["num_requests"] > 0
+        assert stats["user_count"] == 4
+        assert requests.post(ui + "/stop", timeout=10).json()["success"] is True
+        deadline = time.monotonic() + 10  # /stats/requests is cached by Locust for a few seconds
+        while requests.get(ui + "/stats/requests", timeout=5).json()["state"] != "stopped":
+            assert time.monotonic() < deadline, "the run did not stop"
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)  # the UI's way to end shopstorm: Ctrl-C, and the summary is written
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert "Traceback" not in stderr
+    summary = read_summary(out)
+    assert summary["totals"]["requests"] > 0
+    assert {row["name"] for row in summary["journeys"]} >= {"checkout_one", "refused_no_credit"}
