@@ -5,6 +5,7 @@ Imported by the tests as ``support`` (pytest puts this folder on ``sys.path``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -12,6 +13,7 @@ import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -47,17 +49,30 @@ def journeys_by_name(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {row["name"]: row for row in summary["journeys"]}
 
 
+Rule = Callable[[str, str], str]  # (method, path) → behaviour
+
+
+def checkouts_in_turn() -> Rule:
+    """On checkouts, in turn: pass, answer 500, pass, reset the connection, pass, answer a body that is not JSON."""
+    count = itertools.count()
+    cycle = ("pass", "http-500", "pass", "reset", "pass", "not-json")
+
+    def rule(method: str, path: str) -> str:
+        return cycle[next(count) % len(cycle)] if "/orders/checkout/" in path else "pass"
+
+    return rule
+
+
 class ChaosProxy:
-    """A reverse proxy to a real shop that, on checkouts, answers 500, resets the connection, or answers a body
-    that is not JSON — in turn — while passing every other request through untouched."""
+    """A reverse proxy to a real shop that misbehaves where ``rule(method, path)`` says: ``pass``, ``http-500``,
+    ``reset`` (TCP RST), ``not-json`` (a 200 with an HTML body) or ``garbage`` (a 200 with JSON of the wrong
+    shape). The default rule misbehaves on checkouts only (:func:`checkouts_in_turn`)."""
 
-    BEHAVIOURS = ("pass", "http-500", "pass", "reset", "pass", "not-json")
-
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, rule: Rule | None = None) -> None:
         self.upstream = upstream.rstrip("/")
+        self.rule = rule or checkouts_in_turn()
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._checkouts = 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,7 +84,7 @@ class ChaosProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                behaviour = proxy._next(self.path)
+                behaviour = proxy._next(self.command, self.path)
                 if behaviour == "reset":
                     # SO_LINGER 0 + close sends a TCP RST: the client sees the connection reset mid-request.
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -81,6 +96,8 @@ class ChaosProxy:
                     self._answer(500, b'{"error": "upstream exploded"}')
                 elif behaviour == "not-json":
                     self._answer(200, b"<html>maintenance</html>", "text/html")
+                elif behaviour == "garbage":
+                    self._answer(200, b'{"stock": "lots", "credit": null, "paid": "maybe", "items": 7}')
                 else:
                     self._answer(upstream.status_code, upstream.content)
 
@@ -98,12 +115,9 @@ class ChaosProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def _next(self, path: str) -> str:
-        if "/orders/checkout/" not in path:
-            return "pass"
+    def _next(self, method: str, path: str) -> str:
         with self._lock:
-            behaviour = self.BEHAVIOURS[self._checkouts % len(self.BEHAVIOURS)]
-            self._checkouts += 1
+            behaviour = self.rule(method, path)
             self.counts[behaviour] = self.counts.get(behaviour, 0) + 1
         return behaviour
 

@@ -17,6 +17,13 @@ from shopstorm import __version__
 from shopstorm.errors import ExitCode, ShopstormError, UsageError
 
 DEMO_DEFAULTS = {"users": 20, "spawn_rate": 10.0, "run_time": 30, "headless": True}
+# The course benchmark's consistency test: 1000 users with credit 1, one item with stock 100 at price 1,
+# 1000 concurrent one-unit checkouts, then the audit.
+CONSISTENCY_DEFAULTS = {
+    "mix": "consistency", "seed_items": 1, "seed_stock": 100, "seed_price": 1, "seed_users": 1000,
+    "seed_credit": 1, "checkouts": 1000, "users": 1000, "run_time": 300, "headless": True, "audit": True,
+    "think_time": (0.0, 0.0),
+}  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,18 +33,23 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def _add_target_options(parser: argparse.ArgumentParser) -> None:
+    """How to reach the shop and where the results go: every command that runs a load has these."""
     add = parser.add_argument
     add("--config", metavar="FILE", help="settings file (default: ./shopstorm.toml or [tool.shopstorm])")
     add("--host", help="base URL of the shop (one gateway for all services)")
     add("--urls", metavar="FILE", help="urls.json with ORDER_URL, PAYMENT_URL, STOCK_URL (instead of --host)")
-    add(
-        "--journey",
-        dest="journeys",
-        action="append",
-        metavar="NAME",
-        help="run only this journey (repeatable)",
-    )
+    add("--out", metavar="DIR", help="folder for summary.json (default: shopstorm-out)")
+    add("--request-timeout", metavar="SECONDS", help="seconds before a request fails as unknown (default 30)")
+    add("--seed-mode", choices=("auto", "create", "batch"), help="how to seed (default auto)")
+
+
+def _add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The load shape and the mix, for `run` and `demo`."""
+    _add_target_options(parser)
+    add = parser.add_argument
+    add("--mix", help="which of the target's mixes (default: its first; see `shopstorm targets`)")
+    add("--journey", dest="journeys", action="append", metavar="NAME", help="run only this journey (repeatable)")
     add("--weight", dest="weights", action="append", metavar="NAME=N", help="override a journey's weight")
     add("--think-time", metavar="MIN-MAX", help="seconds between a shopper's journeys (default: the mix's)")
     add("-u", "--users", help="concurrent shoppers")
@@ -45,12 +57,25 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("-t", "--run-time", help="stop after this long (30s, 5m, 1h); implies --headless")
     add("--headless", action="store_true", default=None, help="no web UI; start at once")
     add("--web-port", help="port of Locust's web UI")
-    add("--out", metavar="DIR", help="folder for summary.json (default: shopstorm-out)")
-    add("--request-timeout", metavar="SECONDS", help="seconds before a request fails as unknown (default 30)")
+    add("--audit", action="store_true", default=None, help="audit the shop after the load (exit 3 on violations)")
     add("--seed-items", metavar="N", help="catalogue items to seed (default 100)")
     add("--seed-stock", metavar="N", help="stock of each seeded item (default 1000000)")
     add("--seed-price", metavar="N", help="price of seeded items (default 10)")
-    add("--seed-mode", choices=("auto", "create", "batch"), help="how to seed (default auto)")
+
+
+def _add_consistency_options(parser: argparse.ArgumentParser) -> None:
+    _add_target_options(parser)
+    add = parser.add_argument
+    add("--items", dest="seed_items", metavar="N", help="items to seed (default 1)")
+    add("--stock", dest="seed_stock", metavar="N", help="stock of each item (default 100)")
+    add("--price", dest="seed_price", metavar="N", help="price of each item (default 1)")
+    add("--users", dest="seed_users", metavar="N", help="shopper accounts to seed (default 1000)")
+    add("--credit", dest="seed_credit", metavar="N", help="credit of each account (default 1)")
+    add("--checkouts", metavar="N", help="orders to check out concurrently (default 1000)")
+    add("--quantity", metavar="N", help="units of an item in each order (default 1)")
+    add("--concurrency", dest="users", metavar="N", help="shoppers checking out at once (default 1000)")
+    add("--double-submit", metavar="FRACTION", help="share of orders checked out twice, e.g. 0.1 (default 0)")
+    add("-t", "--run-time", help="give up after this long (default 5m)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(20 shoppers, 30 s, headless unless told otherwise) and write summary.json. "
         "Unknown flags go to Locust.",
     )
-    _add_run_options(demo)
+    _add_load_options(demo)
     demo.add_argument("--store", help="demo shop store: sqlite:///file.db or postgresql://host/db")
     demo.add_argument("--fault", dest="faults", action="append", metavar="NAME", help="switch on a shop fault")
 
@@ -80,7 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
         "Unknown flags (--csv, --html, --processes, --master, --worker, --tags, …) go to Locust.",
     )
     run.add_argument("target", help="which target: see `shopstorm targets`")
-    _add_run_options(run)
+    _add_load_options(run)
+
+    consistency = commands.add_parser(
+        "consistency",
+        help="check out prepared orders all at once, then audit the shop (exit 3 on violations)",
+        description="The course benchmark's consistency test by default: 1000 users with credit 1, one item "
+        "with stock 100 at price 1, 1000 concurrent one-unit checkouts, then the audit. Every number is an "
+        "option. Unknown flags (--processes, …) go to Locust.",
+    )
+    consistency.add_argument("target", help="which target: see `shopstorm targets`")
+    _add_consistency_options(consistency)
 
     commands.add_parser(
         "shop",
@@ -92,12 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cli_settings(args: argparse.Namespace) -> dict[str, Any]:
-    names = (
-        "host", "urls", "journeys", "weights", "think_time", "users", "spawn_rate", "run_time", "headless",
-        "web_port", "out", "request_timeout", "seed_items", "seed_stock", "seed_price", "seed_mode",
-        "store", "faults",
-    )  # fmt: skip
-    return {name: getattr(args, name, None) for name in names}
+    from shopstorm.settings import FIELDS
+
+    return {spec.name: getattr(args, spec.name, None) for spec in FIELDS}
 
 
 def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str], defaults: dict) -> int:
@@ -108,9 +140,11 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
     from shopstorm.settings import load_settings
 
     settings = load_settings(_cli_settings(args), config_file=args.config, defaults=defaults)
-    shopper = shopper_for(target_name)
+    if args.command == "consistency" and settings.spawn_rate is None:
+        settings = replace(settings, spawn_rate=float(settings.users or 1))  # everyone at once
+    shopper = shopper_for(target_name, settings.mix)
     resolve_mix(shopper, settings)  # an unknown journey fails here, before anything starts
-    if args.command == "run" and (settings.store or settings.faults):
+    if args.command != "demo" and (settings.store or settings.faults):
         raise UsageError("--store and --fault configure the demo shop: use them with `shopstorm demo`")
     if args.command != "demo":
         target = shopper.target_class(settings)
@@ -134,12 +168,13 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
 def _list_targets() -> int:
     from shopstorm.journeys import SHOPPERS, journeys_of
 
-    for name, shopper in SHOPPERS.items():
-        low, high = shopper.think_time
-        print(f"{name}: {shopper.target_class.description}")
-        print(f"  mix {shopper.__name__}, think time {low:g}-{high:g} s")
-        for _, spec in journeys_of(shopper):
-            print(f"  {spec.weight:>4}  {spec.name:<24} {spec.description}")
+    for name, mixes in SHOPPERS.items():
+        print(f"{name}: {next(iter(mixes.values())).target_class.description}")
+        for mix, shopper in mixes.items():
+            low, high = shopper.think_time
+            print(f"  mix {mix} ({shopper.__name__}), think time {low:g}-{high:g} s")
+            for _, spec in journeys_of(shopper):
+                print(f"    {spec.weight:>4}  {spec.name:<24} {spec.description}")
     return 0
 
 
@@ -161,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list_targets()
         if args.command == "demo":
             return _start_run("webshop", args, extra, DEMO_DEFAULTS)
+        if args.command == "consistency":
+            return _start_run(args.target, args, extra, CONSISTENCY_DEFAULTS)
         return _start_run(args.target, args, extra, {})
     except ShopstormError as error:
         print(f"shopstorm: {error}", file=sys.stderr)

@@ -187,6 +187,7 @@ class Field:
     help: str
     aliases: tuple[str, ...] = ()  # environment names from the seed suites, read after SHOPSTORM_<NAME>
     secret: bool = False  # never echoed into logs, reports or summary.json
+    flags: str = ""  # the command-line flags, where they differ from --<name>
 
     @property
     def env(self) -> str:
@@ -202,29 +203,70 @@ FIELDS: tuple[Field, ...] = (
         ("LOAD_TEST_HOST",),
     ),
     Field("urls", parse_text, None, "urls.json with ORDER_URL, PAYMENT_URL, STOCK_URL (instead of host)"),
-    Field("journeys", parse_name_list, (), "run only these journeys of the target's mix (repeatable flag)"),
-    Field("weights", parse_weights, {}, "override journey weights, NAME=WEIGHT (repeatable flag)"),
+    Field("mix", parse_text, None, "which of the target's mixes to run (default: its first; see `targets`)"),
+    Field(
+        "journeys",
+        parse_name_list,
+        (),
+        "run only these journeys of the target's mix (repeatable flag)",
+        flags="`--journey` (repeatable)",
+    ),
+    Field(
+        "weights",
+        parse_weights,
+        {},
+        "override journey weights, NAME=WEIGHT (repeatable flag)",
+        flags="`--weight` (repeatable)",
+    ),
     Field("think_time", parse_think_time, None, "seconds each shopper waits between journeys, MIN-MAX"),
-    Field("users", parse_positive_int, None, "concurrent shoppers (Locust -u)", ("PT_NUM_CLIENTS",)),
+    Field(
+        "users",
+        parse_positive_int,
+        None,
+        "concurrent shoppers (Locust -u)",
+        ("PT_NUM_CLIENTS",),
+        flags="`-u`/`--users`; consistency: `--concurrency`",
+    ),
     Field(
         "spawn_rate",
         parse_positive_float,
         None,
         "shoppers started per second (Locust -r)",
         ("PT_HATCH_RATE",),
+        flags="`-r`/`--spawn-rate`",
     ),
-    Field("run_time", parse_timespan, None, "stop after this long, e.g. 30s, 5m (Locust -t)", ("PT_DURATION",)),
+    Field(
+        "run_time",
+        parse_timespan,
+        None,
+        "stop after this long, e.g. 30s, 5m (Locust -t)",
+        ("PT_DURATION",),
+        flags="`-t`/`--run-time`",
+    ),
     Field("headless", parse_bool, False, "no web UI; start at once (implied by run_time)"),
     Field("web_port", parse_positive_int, None, "port of Locust's web UI", ("PT_LOCUST_PORT",)),
     Field("out", parse_text, "shopstorm-out", "folder for summary.json and other run files"),
     Field("request_timeout", parse_positive_float, 30.0, "seconds before a request counts as failed (unknown)"),
-    Field("seed_items", parse_positive_int, 100, "catalogue items seeded before the load"),
-    Field("seed_stock", parse_positive_int, 1_000_000, "stock of each seeded catalogue item"),
+    Field(
+        "seed_items",
+        parse_positive_int,
+        100,
+        "catalogue items seeded before the load",
+        flags="`--seed-items`; consistency: `--items`",
+    ),
+    Field(
+        "seed_stock",
+        parse_positive_int,
+        1_000_000,
+        "stock of each seeded catalogue item",
+        flags="`--seed-stock`; consistency: `--stock`",
+    ),
     Field(
         "seed_price",
         parse_positive_int,
         10,
         "price of each seeded item (batch seeding; create uses 1 to 2 times price)",
+        flags="`--seed-price`; consistency: `--price`",
     ),
     Field(
         "seed_mode",
@@ -232,19 +274,56 @@ FIELDS: tuple[Field, ...] = (
         "auto",
         "seed with create endpoints, batch_init endpoints, or auto (batch_init when the shop has it)",
     ),
-    Field("seed_users", parse_positive_int, 1000, "users seeded for a consistency run"),
-    Field("seed_credit", parse_non_negative_int, 1, "credit of each seeded user (consistency run)"),
-    Field("checkouts", parse_non_negative_int, 0, "orders prepared and checked out concurrently (consistency run)"),
-    Field("quantity", parse_positive_int, 1, "units of an item in each consistency-run order"),
-    Field("double_submit", parse_fraction, 0.0, "share of consistency-run orders checked out twice (0 to 1)"),
-    Field("audit", parse_bool, False, "audit the shop after the load (exit code 3 on violations)"),
+    Field("seed_users", parse_positive_int, 1000, "users seeded for a consistency run", flags="consistency: `--users`"),
+    Field(
+        "seed_credit",
+        parse_non_negative_int,
+        1,
+        "credit of each seeded user (consistency run)",
+        flags="consistency: `--credit`",
+    ),
+    Field(
+        "checkouts",
+        parse_non_negative_int,
+        0,
+        "orders prepared and checked out concurrently (consistency run)",
+        flags="consistency: `--checkouts`",
+    ),
+    Field(
+        "quantity",
+        parse_positive_int,
+        1,
+        "units of an item in each consistency-run order",
+        flags="consistency: `--quantity`",
+    ),
+    Field(
+        "double_submit",
+        parse_fraction,
+        0.0,
+        "share of consistency-run orders checked out twice (0 to 1)",
+        flags="consistency: `--double-submit`",
+    ),
+    Field(
+        "audit",
+        parse_bool,
+        False,
+        "audit the shop after the load (exit code 3 on violations)",
+        flags="`--audit` (consistency: always)",
+    ),
     Field(
         "store",
         parse_text,
         None,
         "demo shop store URL: sqlite:///file.db or postgresql://host/db (demo only)",
+        flags="demo: `--store`",
     ),
-    Field("faults", parse_texts, (), "demo shop faults to switch on (demo only; see `shopstorm shop --help`)"),
+    Field(
+        "faults",
+        parse_texts,
+        (),
+        "demo shop faults to switch on (demo only; see `shopstorm shop --help`)",
+        flags="demo: `--fault` (repeatable)",
+    ),
 )
 
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
@@ -256,6 +335,7 @@ class Settings:
 
     host: str | None = None
     urls: str | None = None
+    mix: str | None = None
     journeys: tuple[str, ...] = ()
     weights: dict[str, int] = field(default_factory=dict)
     think_time: tuple[float, float] | None = None
@@ -388,7 +468,7 @@ def settings_table_markdown() -> str:
     for spec in FIELDS:
         env = " / ".join(f"`{name}`" for name in (spec.env, *spec.aliases))
         default = "—" if spec.default in (None, (), {}) else f"`{spec.default}`"
-        flag = f"`--{spec.name.replace('_', '-')}`"
+        flag = spec.flags or f"`--{spec.name.replace('_', '-')}`"
         rows.append(f"| `{spec.name}` | {flag} | {env} | {default} | {spec.help} |")
     return "\n".join(rows)
 

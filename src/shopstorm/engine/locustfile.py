@@ -11,8 +11,8 @@ from shopstorm.journeys import shopper_for
 
 def _expose_shopper() -> None:
     # Locust collects every User class among this module's globals: expose the one shopper, once, by name.
-    target_name, _ = plugin.run_request()
-    shopper = shopper_for(target_name or "webshop")
+    target_name, settings = plugin.run_request()
+    shopper = shopper_for(target_name or "webshop", settings.mix)
     globals()[shopper.__name__] = shopper
 
 

@@ -9,8 +9,13 @@ journeys imports it). Nothing here patches Locust; the run goes through Locust's
 - ``init``: builds one target per shopper class, applies the mix, and on the master or local runner seeds the
   shop (one line and exit code 4 when it cannot).
 - ``request`` / ``report_to_master`` / ``worker_report``: HDR histograms per request name, shipped as deltas.
-- ``test_start`` / ``test_stop``: the run's clock; workers adopt the master's seed.
-- ``quitting``: on the master or local runner, the summary table and summary.json, and the exit code.
+- ``report_to_master`` / ``worker_report`` also carry the ledger: the master holds the merged one.
+- ``test_start`` / ``test_stop``: the run's clock; workers adopt the master's seed and their share of it
+  (the master tells them how many workers share it, through the hidden ``--shopstorm-workers`` option).
+- ``spawning_complete``: in a headless run, the run ends once every shopper has stopped by itself (a
+  consistency run's shoppers stop when their share of orders is checked out).
+- ``quitting``: on the master or local runner, the audit (when asked for), the summary table and
+  summary.json, and the exit code: 3 when the audit found violations, 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from shopstorm.audit.invariants import check
+from shopstorm.audit.ledger import LEDGER
 from shopstorm.engine import live
 from shopstorm.errors import ExitCode, ShopstormError
 from shopstorm.journeys.base import Mix, ShopstormUser, apply_mix, resolve_mix
@@ -54,6 +61,7 @@ class RunState:
     stopped: float | None = None
     interrupted: bool = False
     active: bool = False  # False when the locustfile has no shopstorm shoppers: the plugin stays out of the way
+    environment: Environment | None = None
 
 
 RUN = RunState()
@@ -79,6 +87,7 @@ def _shopper_classes(environment: Environment) -> list[type[ShopstormUser]]:
 @events.init_command_line_parser.add_listener
 def _add_options(parser: Any) -> None:
     parser.add_argument("--shopstorm-seed", default="", help=argparse.SUPPRESS, include_in_web_ui=False)
+    parser.add_argument("--shopstorm-workers", default=0, type=int, help=argparse.SUPPRESS, include_in_web_ui=False)
 
 
 @events.init.add_listener
@@ -86,11 +95,15 @@ def _on_init(environment: Environment, **_: Any) -> None:
     shoppers = _shopper_classes(environment)
     if not shoppers:
         return
+    RUN.environment = environment
     target_name, settings = run_request()
     RUN.active, RUN.settings = True, settings
+    LEDGER.enabled = settings.audit
     try:
         for shopper in shoppers:
             shopper.target = shopper.target_class(settings)
+            if settings.audit:
+                shopper.target.baseline()  # a target that cannot be audited says so now, not after the load
             shopper.network_timeout = settings.request_timeout
             RUN.mixes[shopper.__name__] = mix = resolve_mix(shopper, settings)
             apply_mix(shopper, mix)
@@ -129,15 +142,47 @@ def _chain_sigint() -> None:
 def _on_test_start(environment: Environment, **_: Any) -> None:
     if not RUN.active:
         return
+    runner = environment.runner
     if _is_worker(environment):
-        seed_text = getattr(environment.parsed_options, "shopstorm_seed", "") or "{}"
-        RUN.seed = json.loads(seed_text)
+        options = environment.parsed_options
+        RUN.seed = json.loads(getattr(options, "shopstorm_seed", "") or "{}")
+        workers = max(1, getattr(options, "shopstorm_workers", 0) or 1)
+        share = (runner.worker_index % workers, workers)
         for shopper in _shopper_classes(environment):
-            shopper.target.use_seed(RUN.seed.get(shopper.__name__, {}))
+            shopper.target.use_seed(RUN.seed.get(shopper.__name__, {}), share)
+    elif environment.parsed_options is not None and hasattr(runner, "worker_count"):
+        environment.parsed_options.shopstorm_workers = runner.worker_count
     MEASUREMENTS.clear()
+    LEDGER.clear()
     RUN.started, RUN.stopped = time.time(), None
     if not _is_worker(environment) and environment.parsed_options and environment.parsed_options.headless:
         live.start(environment, RUN.started, RUN.settings.run_time)
+
+
+@events.spawning_complete.add_listener
+def _on_spawning_complete(**_: Any) -> None:
+    runner = _environment_runner()
+    if RUN.active and runner is not None and not isinstance(runner, WorkerRunner) and _headless(runner):
+        gevent.spawn(_quit_when_every_shopper_stopped, runner)
+
+
+def _environment_runner() -> Any:
+    return RUN.environment.runner if RUN.environment is not None else None
+
+
+def _headless(runner: Any) -> bool:
+    options = runner.environment.parsed_options
+    return bool(options is not None and options.headless)
+
+
+def _quit_when_every_shopper_stopped(runner: Any) -> None:
+    """End a headless run whose shoppers all stopped by themselves, instead of idling until the run time."""
+    while runner.state in ("spawning", "running"):
+        if runner.user_count == 0:
+            log.info("every shopper has stopped: ending the run")
+            runner.quit()
+            return
+        gevent.sleep(0.5)
 
 
 @events.request.add_listener
@@ -150,12 +195,15 @@ def _on_request(request_type: str, name: str, response_time: float, **_: Any) ->
 def _on_report_to_master(data: dict, **_: Any) -> None:
     if RUN.active:
         data["shopstorm"] = MEASUREMENTS.take_delta()
+        if LEDGER.enabled:
+            data["shopstorm_ledger"] = LEDGER.take_delta()
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict, **_: Any) -> None:
     if RUN.active and "shopstorm" in data:
         MEASUREMENTS.merge(data["shopstorm"], worker=client_id)
+        LEDGER.merge(data.get("shopstorm_ledger", []))
 
 
 @events.test_stop.add_listener
@@ -170,7 +218,13 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     if not RUN.active or _is_worker(environment):
         return
     live.stop()
-    exit_code = ExitCode.INTERRUPTED if RUN.interrupted else ExitCode.OK
+    audit = _audit(environment) if RUN.settings.audit else None
+    if RUN.interrupted:
+        exit_code = ExitCode.INTERRUPTED
+    elif audit is not None and audit["violations"]:
+        exit_code = ExitCode.AUDIT_FAILED
+    else:
+        exit_code = ExitCode.OK
     started = RUN.started or time.time()
     report = summary.build(
         environment,
@@ -183,8 +237,21 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         stopped=RUN.stopped or time.time(),
         interrupted=RUN.interrupted,
         exit_code=int(exit_code),
+        audit=audit,
     )
     path = summary.write(report, RUN.settings.out)
     print(terminal.render(report), flush=True)
     print(f"summary: {path}", flush=True)
     environment.process_exit_code = int(exit_code)
+
+
+def _audit(environment: Environment) -> dict[str, Any]:
+    """Read the shop's state back through the target and hold it against the seed and the merged ledger."""
+    shopper = _shopper_classes(environment)[0]
+    started = time.monotonic()
+    print(f"auditing {len(LEDGER.entries)} ledger entries against the shop's state...", flush=True)
+    state = shopper.target.read_state(LEDGER.entries)
+    result = check(shopper.target.baseline(), LEDGER.entries, state).as_dict()
+    result["ledger_entries"] = len(LEDGER.entries)
+    result["seconds"] = round(time.monotonic() - started, 3)
+    return result

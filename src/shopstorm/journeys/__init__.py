@@ -23,18 +23,23 @@ __all__ = [
 ]
 
 
-def _builtin_shoppers() -> dict[str, type[ShopstormUser]]:
-    from shopstorm.journeys.webshop import WebshopStressShopper
+def _builtin_shoppers() -> dict[str, dict[str, type[ShopstormUser]]]:
+    from shopstorm.journeys.webshop import WebshopConsistencyShopper, WebshopStressShopper
 
-    return {"webshop": WebshopStressShopper}
-
-
-SHOPPERS: dict[str, type[ShopstormUser]] = _builtin_shoppers()
+    return {"webshop": {"stress": WebshopStressShopper, "consistency": WebshopConsistencyShopper}}
 
 
-def shopper_for(target_name: str) -> type[ShopstormUser]:
-    """The default shopper class (its journeys are the target's mix) of a built-in target."""
-    try:
-        return SHOPPERS[target_name]
-    except KeyError:
-        raise UsageError(f"unknown target {target_name!r} (targets: {', '.join(SHOPPERS)})") from None
+# target name → mix name → shopper class; a target's first mix is its default.
+SHOPPERS: dict[str, dict[str, type[ShopstormUser]]] = _builtin_shoppers()
+
+
+def shopper_for(target_name: str, mix: str | None = None) -> type[ShopstormUser]:
+    """The shopper class (its journeys are the mix) of a built-in target's mix, or of its default mix."""
+    mixes = SHOPPERS.get(target_name)
+    if mixes is None:
+        raise UsageError(f"unknown target {target_name!r} (targets: {', '.join(SHOPPERS)})")
+    if mix is None:
+        return next(iter(mixes.values()))
+    if mix not in mixes:
+        raise UsageError(f"unknown mix {mix!r} for target {target_name} (mixes: {', '.join(mixes)})")
+    return mixes[mix]

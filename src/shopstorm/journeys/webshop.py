@@ -1,4 +1,5 @@
-"""The webshop target's journeys: the course benchmark's six stress scenarios, as the ``stress`` mix.
+"""The webshop target's journeys: the course benchmark's six stress scenarios (the ``stress`` mix) and its
+consistency test (the ``consistency`` mix).
 
 Weights 5/30/25/20/10/10 and think time between(1, 3) s, as in the benchmark. Each shopper makes its own user
 with exactly the credit the journey needs, so whether a checkout should succeed is known in advance; the
@@ -10,6 +11,11 @@ the shop wrongly accepts is their failure.
 from __future__ import annotations
 
 import random
+from typing import Any
+
+from gevent.event import Event
+from locust import events
+from locust.exception import StopUser
 
 from shopstorm.journeys.base import ShopstormUser, journey
 from shopstorm.targets.webshop import WebshopShopper, WebshopTarget
@@ -89,3 +95,41 @@ class WebshopStressShopper(ShopstormUser):
         order_id, user_id = self._order_for(price - 1)
         self.shop.add_item(order_id, item_id)
         self.shop.checkout(order_id, user_id, expect="refused", expect_reason="insufficient_credit")
+
+
+_everyone_spawned = Event()
+
+
+@events.test_start.add_listener
+def _hold_shoppers(**_: Any) -> None:
+    _everyone_spawned.clear()
+
+
+@events.spawning_complete.add_listener
+def _release_shoppers(**_: Any) -> None:
+    _everyone_spawned.set()
+
+
+class WebshopConsistencyShopper(ShopstormUser):
+    """The course benchmark's consistency test: every shopper waits until all are spawned, then they check out
+    the prepared orders at once (each order once, or twice for a share of double submits), and stop when their
+    process's share of orders is done. Whether a checkout was acknowledged or refused is for the audit to judge;
+    only an unknown outcome (5xx, timeout, lost connection) fails the request."""
+
+    target_class = WebshopTarget
+    target: WebshopTarget
+    shop: WebshopShopper
+    think_time = (0.0, 0.0)
+
+    def on_start(self) -> None:
+        _everyone_spawned.wait(timeout=120)
+
+    @journey(weight=1)
+    def concurrent_checkout(self) -> None:
+        """Check out the next prepared order (twice, if it is one of the double submits)."""
+        order = self.target.next_order()
+        if order is None:
+            raise StopUser
+        order_id, user_id, _lines, twice = order
+        for _ in range(2 if twice else 1):
+            self.shop.checkout(order_id, user_id, expect=("ok", "refused"))

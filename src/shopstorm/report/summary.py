@@ -88,6 +88,7 @@ def build(
     stopped: float,
     interrupted: bool,
     exit_code: int,
+    audit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     duration = max(stopped - started, 1e-9)
     requests = _request_rows(environment, measurements, duration)
@@ -114,7 +115,10 @@ def build(
         "duration_s": round(duration, 3),
         "interrupted": interrupted,
         "exit_code": exit_code,
-        "seed": {name: {"mode": data.get("mode"), "items": len(data.get("items", {}))} for name, data in seed.items()},
+        "seed": {
+            name: {"mode": data.get("mode"), **{key: len(data.get(key, ())) for key in ("items", "users", "orders")}}
+            for name, data in seed.items()
+        },
         "totals": {
             "requests": total_count,
             "failures": total_failures,
@@ -129,6 +133,7 @@ def build(
         "requests": requests,
         "journeys": _journey_rows(measurements, duration),
         "failures": sorted(failures, key=lambda f: -f["occurrences"]),
+        "audit": audit,
     }
 
 

@@ -39,9 +39,44 @@ def render(report: dict[str, Any]) -> str:
         lines += ["", "Failures"]
         for failure in report["failures"][:10]:
             lines.append(f"{failure['occurrences']:>8}  {failure['method']} {failure['name']}: {failure['error']}")
+    if report.get("audit"):
+        lines.append(render_audit(report["audit"]))
     state = " (interrupted)" if report["interrupted"] else ""
     lines.append(
         f"\n{report['target']}: {totals['requests']} requests in {report['duration_s']:.1f} s{state}, "
         f"{totals['failures']} failed ({totals['fail_ratio'] * 100:.2f}%)"
     )
+    return "\n".join(lines)
+
+
+def render_audit(audit: dict[str, Any]) -> str:
+    """The audit's verdict: one line per invariant, the worst finding of each violated one, the unknowns."""
+    broken = [row for row in audit["invariants"] if not row["holds"]]
+    headline = (
+        f"all {len(audit['invariants'])} invariants hold"
+        if not broken
+        else f"{len(broken)} of {len(audit['invariants'])} invariants violated ({audit['violations']} findings)"
+    )
+    lines = ["", f"Audit: {'PASS' if not broken else 'FAIL'}: {headline}"]
+    for row in audit["invariants"]:
+        mark = "ok  " if row["holds"] else "FAIL"
+        line = f"  {mark} {row['invariant']:<24} {row['checked']:>7} checked"
+        if not row["holds"]:
+            worst = row["worst"]
+            line += (
+                f"  {row['count']} violations; worst {worst['entity']}: "
+                f"expected {worst['expected']}, observed {worst['observed']}"
+            )
+        lines.append(line)
+    tally = audit["checkouts"]
+    lines.append(
+        f"  checkouts: {tally.get('acknowledged', 0)} acknowledged, {tally.get('refused', 0)} refused, "
+        f"{tally.get('unknown', 0)} unknown"
+    )
+    unknowns = ", ".join(
+        f"{kind} {r['happened']} happened / {r['not_happened']} not / {r['undecidable']} undecidable"
+        for kind, r in audit["unknowns"].items()
+        if any(r.values())
+    )
+    lines.append(f"  unknown outcomes resolved against state: {unknowns or 'none'}")
     return "\n".join(lines)
