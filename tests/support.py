@@ -20,8 +20,8 @@ from typing import Any
 
 import requests
 
-# A short, bounded load that still runs every journey of the stress mix many times.
-QUICK_LOAD = ["-u", "8", "-r", "8", "-t", "6s", "--think-time", "0.05-0.2", "--seed-items", "20"]
+# A short, bounded load that runs a few hundred journeys, so even the weight-5 journey runs (miss odds ~1e-5).
+QUICK_LOAD = ["-u", "10", "-r", "10", "-t", "8s", "--think-time", "0.01-0.05", "--seed-items", "20"]
 
 
 def shopstorm_command(*args: str) -> list[str]:

@@ -74,7 +74,7 @@ def test_error_after_commit_is_resolved_as_happened_not_reported(demo_shop, tmp_
 @pytest.mark.parametrize(("fault", "code", "invariants"), [(None, 0, set()), ("lost-update", 3, {"no_oversell"})])
 def test_processes_2_gives_the_same_verdicts(demo_shop, tmp_path, fault, code, invariants):
     shop = demo_shop("sqlite", faults=[fault] if fault else [])
-    result, summary = consistency(shop.url, tmp_path / "out", "--processes", "2", "--master-bind-host", "127.0.0.1")
+    result, summary = consistency(shop.url, tmp_path / "out", "--processes", "2")
     assert result.returncode == code, result.stdout[-2000:]
     generators = summary["generators"]
     assert generators["workers"] == 2 and min(generators["requests_by_worker"]) > 0, generators

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -20,6 +21,12 @@ LOCUSTFILE = str(Path(__file__).with_name("locustfile.py"))
 
 def _given(locust_args: list[str], *flags: str) -> bool:
     return any(arg == flag or arg.startswith(flag + "=") for arg in locust_args for flag in flags)
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def locust_argv(settings: Settings, host: str, locust_args: list[str]) -> list[str]:
@@ -44,6 +51,14 @@ def locust_argv(settings: Settings, host: str, locust_args: list[str]) -> list[s
             argv += ["--json-file", str(Path(settings.out) / "locust-stats")]
         if not _given(locust_args, "--loglevel", "-L"):
             argv += ["--loglevel", "WARNING"]
+    if _given(locust_args, "--processes") and not _given(
+        locust_args, "--master-bind-host", "--master-bind-port", "--master-host", "--master-port"
+    ):
+        # Locust's master binds port 5557 on every interface by default: two --processes runs on one machine
+        # would share each other's workers. One machine's processes need only a free loopback port.
+        port = str(_free_loopback_port())
+        argv += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+        argv += ["--master-host", "127.0.0.1", "--master-port", port]
     return argv + locust_args
 
 
