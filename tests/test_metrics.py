@@ -7,7 +7,8 @@ import random
 import pytest
 
 from shopstorm.metrics.histograms import HistogramSet, new_histogram, summarize
-from shopstorm.metrics.journeys import Measurements, journey_timer
+from shopstorm.metrics.journeys import journey_timer
+from shopstorm.metrics.measurements import Measurements
 
 
 def test_merged_worker_deltas_equal_one_histogram_of_all_samples():

@@ -167,6 +167,14 @@ def parse_fraction(value: Any) -> float:
     return number
 
 
+def parse_stages_text(value: Any) -> str:
+    """Validated here, kept as text (JSON-friendly); the engine turns it into stages."""
+    from shopstorm.metrics.arrivals import parse_stages
+
+    parse_stages(str(value))
+    return str(value)
+
+
 def parse_text(value: Any) -> str:
     return str(value)
 
@@ -243,6 +251,15 @@ FIELDS: tuple[Field, ...] = (
         ("PT_DURATION",),
         flags="`-t`/`--run-time`",
     ),
+    Field(
+        "arrival_rate", parse_positive_float, None, "open model: journeys started per second (start rate with stages)"
+    ),
+    Field("stages", parse_stages_text, None, "open model: rate ramps DURATION:RATE,..., e.g. 30s:10,1m:50"),
+    Field("max_users", parse_positive_int, 100, "open model: shoppers available to start arrivals"),
+    Field(
+        "max_lateness", parse_positive_float, 10.0, "open model: seconds an arrival may start late before it is dropped"
+    ),
+    Field("iterations", parse_positive_int, None, "stop after this many journeys (either model)"),
     Field("headless", parse_bool, False, "no web UI; start at once (implied by run_time)"),
     Field("web_port", parse_positive_int, None, "port of Locust's web UI", ("PT_LOCUST_PORT",)),
     Field("out", parse_text, "shopstorm-out", "folder for summary.json and other run files"),
@@ -342,6 +359,11 @@ class Settings:
     users: int | None = None
     spawn_rate: float | None = None
     run_time: int | None = None
+    arrival_rate: float | None = None
+    stages: str | None = None
+    max_users: int = 100
+    max_lateness: float = 10.0
+    iterations: int | None = None
     headless: bool = False
     web_port: int | None = None
     out: str = "shopstorm-out"
@@ -358,6 +380,10 @@ class Settings:
     audit: bool = False
     store: str | None = None
     faults: tuple[str, ...] = ()
+
+    @property
+    def open_model(self) -> bool:
+        return self.arrival_rate is not None or self.stages is not None
 
     def public(self) -> dict[str, Any]:
         """The settings as plain data for summary.json, with secrets left out."""
@@ -457,7 +483,7 @@ def load_settings(
         values[name] = _parse(spec, value, "on the command line")
 
     settings = Settings(**values)
-    if settings.run_time is not None and not settings.headless:
+    if (settings.run_time or settings.open_model or settings.iterations) and not settings.headless:
         settings = replace(settings, headless=True)
     return settings
 

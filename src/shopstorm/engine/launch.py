@@ -31,10 +31,14 @@ def _free_loopback_port() -> int:
 
 def locust_argv(settings: Settings, host: str, locust_args: list[str]) -> list[str]:
     argv = ["locust", "-f", LOCUSTFILE, "--host", host]
-    if settings.users is not None:
-        argv += ["--users", str(settings.users)]
-    if settings.spawn_rate is not None:
-        argv += ["--spawn-rate", str(settings.spawn_rate)]
+    users, spawn_rate = settings.users, settings.spawn_rate
+    if settings.open_model:
+        # The open model's shoppers are a pool that arrivals draw on, all started at once.
+        users, spawn_rate = settings.max_users, spawn_rate or float(settings.max_users)
+    if users is not None:
+        argv += ["--users", str(users)]
+    if spawn_rate is not None:
+        argv += ["--spawn-rate", str(spawn_rate)]
     if settings.run_time is not None:
         argv += ["--run-time", f"{settings.run_time}s"]
     if settings.web_port is not None:

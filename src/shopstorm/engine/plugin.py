@@ -31,22 +31,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
-from locust import events
+from locust import constant, events
 from locust.env import Environment
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from shopstorm.audit.invariants import check
 from shopstorm.audit.ledger import LEDGER
 from shopstorm.engine import live
 from shopstorm.errors import ExitCode, ShopstormError
 from shopstorm.journeys.base import Mix, ShopstormUser, apply_mix, resolve_mix
-from shopstorm.metrics.journeys import MEASUREMENTS
+from shopstorm.metrics import samplers
+from shopstorm.metrics.arrivals import PACING, ArrivalSchedule, parse_stages
+from shopstorm.metrics.measurements import MEASUREMENTS
 from shopstorm.report import summary, terminal
 from shopstorm.settings import Settings, load_settings
 
 log = logging.getLogger("shopstorm")
 
 RUN_ENV = "SHOPSTORM_RUN"  # set by `shopstorm run`: {"target": name, "settings": json}
+OPEN_MODEL_LEAD = 1.0  # seconds between the start and the first arrival, for the shoppers to be spawned
 
 
 @dataclass
@@ -60,6 +63,8 @@ class RunState:
     started: float | None = None
     stopped: float | None = None
     interrupted: bool = False
+    timeseries: list[dict] = field(default_factory=list)
+    samplers: list[Any] = field(default_factory=list)  # greenlets sampling CPU and the time series
     active: bool = False  # False when the locustfile has no shopstorm shoppers: the plugin stays out of the way
     environment: Environment | None = None
 
@@ -88,6 +93,7 @@ def _shopper_classes(environment: Environment) -> list[type[ShopstormUser]]:
 def _add_options(parser: Any) -> None:
     parser.add_argument("--shopstorm-seed", default="", help=argparse.SUPPRESS, include_in_web_ui=False)
     parser.add_argument("--shopstorm-workers", default=0, type=int, help=argparse.SUPPRESS, include_in_web_ui=False)
+    parser.add_argument("--shopstorm-t0", default=0.0, type=float, help=argparse.SUPPRESS, include_in_web_ui=False)
 
 
 @events.init.add_listener
@@ -142,21 +148,45 @@ def _chain_sigint() -> None:
 def _on_test_start(environment: Environment, **_: Any) -> None:
     if not RUN.active:
         return
-    runner = environment.runner
+    runner, options, settings = environment.runner, environment.parsed_options, RUN.settings
+    share = (0, 1)
     if _is_worker(environment):
-        options = environment.parsed_options
         RUN.seed = json.loads(getattr(options, "shopstorm_seed", "") or "{}")
         workers = max(1, getattr(options, "shopstorm_workers", 0) or 1)
         share = (runner.worker_index % workers, workers)
         for shopper in _shopper_classes(environment):
             shopper.target.use_seed(RUN.seed.get(shopper.__name__, {}), share)
-    elif environment.parsed_options is not None and hasattr(runner, "worker_count"):
-        environment.parsed_options.shopstorm_workers = runner.worker_count
+        t0 = getattr(options, "shopstorm_t0", 0.0) or time.time()
+    else:
+        t0 = time.time() + OPEN_MODEL_LEAD
+        if options is not None:
+            options.shopstorm_t0 = t0
+            if hasattr(runner, "worker_count"):
+                options.shopstorm_workers = runner.worker_count
     MEASUREMENTS.clear()
     LEDGER.clear()
     RUN.started, RUN.stopped = time.time(), None
-    if not _is_worker(environment) and environment.parsed_options and environment.parsed_options.headless:
-        live.start(environment, RUN.started, RUN.settings.run_time)
+    if not isinstance(runner, MasterRunner):  # processes that run shoppers pace them and watch their CPU
+        _pace(environment, t0, share)
+        RUN.samplers.append(samplers.start(samplers.sample_cpu))
+    if not _is_worker(environment):
+        RUN.timeseries = []
+        RUN.samplers.append(samplers.start(samplers.sample_timeseries, runner, RUN.timeseries, RUN.started))
+        if options and options.headless:
+            live.start(environment, RUN.started, settings.run_time)
+
+
+def _pace(environment: Environment, t0: float, share: tuple[int, int]) -> None:
+    settings = RUN.settings
+    schedule = None
+    if settings.open_model:
+        stages = parse_stages(settings.stages) if settings.stages else ()
+        schedule = ArrivalSchedule(settings.arrival_rate or 0.0, stages, settings.run_time)
+        for shopper in _shopper_classes(environment):
+            shopper.wait_time = constant(0)  # arrivals, not think time, pace the open model
+    PACING.configure(
+        schedule=schedule, t0=t0, share=share, max_lateness=settings.max_lateness, iterations=settings.iterations
+    )
 
 
 @events.spawning_complete.add_listener
@@ -186,9 +216,9 @@ def _quit_when_every_shopper_stopped(runner: Any) -> None:
 
 
 @events.request.add_listener
-def _on_request(request_type: str, name: str, response_time: float, **_: Any) -> None:
+def _on_request(request_type: str, name: str, response_time: float, exception: Any = None, **_: Any) -> None:
     if RUN.active:
-        MEASUREMENTS.record_request(f"{request_type} {name}", response_time or 0.0)
+        MEASUREMENTS.record_request(f"{request_type} {name}", response_time or 0.0, exception is not None)
 
 
 @events.report_to_master.add_listener
@@ -208,7 +238,15 @@ def _on_worker_report(client_id: str, data: dict, **_: Any) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
-    if RUN.active and not _is_worker(environment):
+    if not RUN.active:
+        return
+    for greenlet in RUN.samplers:
+        greenlet.kill(block=False)
+    RUN.samplers = []
+    if not isinstance(environment.runner, MasterRunner):
+        # open-model arrivals that were due but never started are dropped too (before a worker's final report)
+        MEASUREMENTS.record_arrival(False, PACING.unstarted_due(time.time()))
+    if not _is_worker(environment):
         RUN.stopped = time.time()
         live.stop()
 
@@ -238,6 +276,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         interrupted=RUN.interrupted,
         exit_code=int(exit_code),
         audit=audit,
+        timeseries=RUN.timeseries,
     )
     path = summary.write(report, RUN.settings.out)
     print(terminal.render(report), flush=True)

@@ -43,3 +43,9 @@ def shopper_for(target_name: str, mix: str | None = None) -> type[ShopstormUser]
     if mix not in mixes:
         raise UsageError(f"unknown mix {mix!r} for target {target_name} (mixes: {', '.join(mixes)})")
     return mixes[mix]
+
+
+# Any locustfile with shopstorm shoppers imports this package: loading the plugin here registers its Locust
+# listeners (seeding, measurements, ledger, summary) for plain `locust -f` runs too. Last, because the plugin
+# itself imports the journeys above.
+from shopstorm.engine import plugin as _plugin  # noqa: E402, F401

@@ -22,14 +22,18 @@ A *mix* is the weighted set of journeys a shopper picks from, plus the think tim
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import gevent
 from locust import between, constant
 from locust.contrib.fasthttp import FastHttpUser
+from locust.exception import StopUser
 
 from shopstorm.errors import UsageError
+from shopstorm.metrics.arrivals import PACING
 from shopstorm.metrics.journeys import journey_timer
 from shopstorm.settings import Settings
 from shopstorm.targets.base import JourneyFailed, Target
@@ -45,16 +49,27 @@ class JourneySpec:
 
 
 def journey(weight: int = 1, *, name: str | None = None) -> Callable[[Callable], Callable]:
-    """Mark a :class:`ShopstormUser` method as a journey with a default weight in the mix."""
+    """Mark a :class:`ShopstormUser` method as a journey with a default weight in the mix.
+
+    Before the journey runs, the shopper claims its start from the run's pacing: in the open model it waits for
+    the journey's intended start (and is timed from it too); with an iteration budget it takes a ticket; when
+    the run has no journeys left for it, the shopper stops.
+    """
 
     def decorate(method: Callable) -> Callable:
         journey_name = name or method.__name__
-        timer = journey_timer(journey_name)
 
         @functools.wraps(method)
         def run(user: ShopstormUser) -> None:
+            start = PACING.next_start()
+            if start is None:
+                raise StopUser
+            intended = None
+            if PACING.open_model:
+                intended = start
+                gevent.sleep(max(0.0, start - time.time()))
             try:
-                with timer:
+                with journey_timer(journey_name, intended_start=intended):
                     method(user)
             except JourneyFailed:
                 pass  # recorded by the timer; the failed request is in Locust's statistics with its reason

@@ -60,8 +60,13 @@ class HistogramSet:
         self._total: dict[str, HdrHistogram] = {}
         self._delta: dict[str, HdrHistogram] = {}
 
+    @staticmethod
+    def clamp(milliseconds: float) -> int:
+        """Microseconds within the histogram's range."""
+        return min(max(int(milliseconds * 1000), LOWEST_US), HIGHEST_US)
+
     def record(self, name: str, milliseconds: float) -> None:
-        micros = min(max(int(milliseconds * 1000), LOWEST_US), HIGHEST_US)
+        micros = self.clamp(milliseconds)
         for table in (self._total, self._delta):
             histogram = table.get(name)
             if histogram is None:

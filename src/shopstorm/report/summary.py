@@ -20,7 +20,8 @@ from locust.env import Environment
 from shopstorm import __version__
 from shopstorm.journeys.base import Mix
 from shopstorm.metrics.histograms import summarize
-from shopstorm.metrics.journeys import Measurements
+from shopstorm.metrics.measurements import Measurements
+from shopstorm.metrics.samplers import generator_health
 from shopstorm.settings import Settings
 
 SCHEMA = "shopstorm.summary/1"
@@ -64,16 +65,35 @@ def _journey_rows(measurements: Measurements, duration: float) -> list[dict]:
     for name in measurements.journeys.names():
         outcomes = measurements.journey_outcomes.get(name)
         ok, failed = (outcomes.ok, outcomes.failed) if outcomes else (0, 0)
-        rows.append({
-            "name": name,
-            "count": ok + failed,
-            "ok": ok,
-            "failed": failed,
-            "per_s": round((ok + failed) / duration, 3),
-            "latency_ms": measurements.journeys.summary(name).as_dict(),
-            "failure_reasons": dict(outcomes.reasons) if outcomes else {},
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "count": ok + failed,
+                "ok": ok,
+                "failed": failed,
+                "per_s": round((ok + failed) / duration, 3),
+                "latency_ms": measurements.journeys.summary(name).as_dict(),
+                "failure_reasons": dict(outcomes.reasons) if outcomes else {},
+            }
+        )
+        if name in measurements.journeys_intended.names():
+            intended = measurements.journeys_intended.summary(name)
+            rows[-1]["latency_from_intended_start_ms"] = intended.as_dict()  # fmt: skip
     return rows
+
+
+def _load(settings: Settings, measurements: Measurements) -> dict[str, Any]:
+    load: dict[str, Any] = {"model": "open" if settings.open_model else "closed", "iterations": settings.iterations}
+    if settings.open_model:
+        load.update(
+            arrival_rate=settings.arrival_rate,
+            stages=settings.stages,
+            max_users=settings.max_users,
+            max_lateness_s=settings.max_lateness,
+            started=measurements.arrivals.get("started", 0),
+            dropped=measurements.arrivals.get("dropped", 0),
+        )
+    return load
 
 
 def build(
@@ -89,6 +109,7 @@ def build(
     interrupted: bool,
     exit_code: int,
     audit: dict[str, Any] | None = None,
+    timeseries: list[dict] | None = None,
 ) -> dict[str, Any]:
     duration = max(stopped - started, 1e-9)
     requests = _request_rows(environment, measurements, duration)
@@ -126,10 +147,13 @@ def build(
             "rps": round(total_count / duration, 3),
             "latency_ms": summarize(measurements.requests.combined()).as_dict(),
         },
+        "load": _load(settings, measurements),
         "generators": {
             "workers": len(measurements.requests_by_worker),
             "requests_by_worker": sorted(measurements.requests_by_worker.values(), reverse=True),
+            **generator_health(measurements.cpu),
         },
+        "timeseries": timeseries or [],
         "requests": requests,
         "journeys": _journey_rows(measurements, duration),
         "failures": sorted(failures, key=lambda f: -f["occurrences"]),

@@ -25,7 +25,7 @@ def _header(title: str, width: int) -> str:
 def render(report: dict[str, Any]) -> str:
     requests, journeys = report["requests"], report["journeys"]
     labels = [f"{r['method']} {r['name']}" for r in requests] + [j["name"] for j in journeys]
-    width = max([len(label) for label in labels] + [28])
+    width = max([len(label) for label in labels] + [42])
     lines = ["", _header("Requests (latency ms)", width), "-" * (width + 66)]
     for row in requests:
         label = f"{row['method']} {row['name']}"
@@ -35,12 +35,22 @@ def render(report: dict[str, Any]) -> str:
     lines += ["", _header("Journeys (end to end, ms)", width), "-" * (width + 66)]
     for row in journeys:
         lines.append(_row(row["name"], row["count"], row["failed"], row["latency_ms"], row["per_s"], width))
+    intended = [row for row in journeys if "latency_from_intended_start_ms" in row]
+    if intended:
+        load = report["load"]
+        lines += ["", _header("Journeys from intended start (open model)", width), "-" * (width + 66)]
+        for row in intended:
+            latency = row["latency_from_intended_start_ms"]
+            lines.append(_row(row["name"], row["count"], row["failed"], latency, row["per_s"], width))
+        lines.append(f"arrivals: {load['started']} started, {load['dropped']} dropped")
     if report["failures"]:
         lines += ["", "Failures"]
         for failure in report["failures"][:10]:
             lines.append(f"{failure['occurrences']:>8}  {failure['method']} {failure['name']}: {failure['error']}")
     if report.get("audit"):
         lines.append(render_audit(report["audit"]))
+    if report["generators"].get("warning"):
+        lines.append(f"\nWARNING: {report['generators']['warning']}")
     state = " (interrupted)" if report["interrupted"] else ""
     lines.append(
         f"\n{report['target']}: {totals['requests']} requests in {report['duration_s']:.1f} s{state}, "
