@@ -42,6 +42,8 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     add("--out", metavar="DIR", help="folder for summary.json (default: shopstorm-out)")
     add("--request-timeout", metavar="SECONDS", help="seconds before a request fails as unknown (default 30)")
     add("--seed-mode", choices=("auto", "create", "batch"), help="how to seed (default auto)")
+    add("--gate", dest="gates", action="append", metavar="GATE", help="a threshold, e.g. 'checkout p95<800ms'")
+    add("--junit", metavar="FILE", help="write gates and audit invariants as JUnit XML")
 
 
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     commands.add_parser("targets", help="list the targets, their journeys and weights")
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare two summary.json files; exit 1 on a regression beyond the bound",
+        description="Per request and per journey: p50, p95, p99 and throughput, base → new. Latency up or "
+        "throughput down by more than --max-regression is a regression (exit 1). Runs of different targets or "
+        "mixes are refused (exit 2) unless --allow-different.",
+    )
+    compare.add_argument("base", help="the baseline summary.json")
+    compare.add_argument("new", help="the new summary.json")
+    compare.add_argument("--max-regression", default="10%", help="allowed worsening, e.g. 10%% (default)")
+    compare.add_argument("--allow-different", action="store_true", help="compare runs of different targets/mixes")
+    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
     return parser
 
 
@@ -170,6 +185,24 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
         shop.stop()
 
 
+def _compare(args: argparse.Namespace) -> int:
+    import json
+
+    from shopstorm.report.compare import compare, load_summary, parse_max_regression, render
+
+    comparison = compare(
+        load_summary(args.base),
+        load_summary(args.new),
+        max_regression=parse_max_regression(args.max_regression),
+        allow_different=args.allow_different,
+    )
+    print(render(comparison))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(comparison.as_dict(), file, indent=2)
+    return comparison.exit_code
+
+
 def _list_targets() -> int:
     from shopstorm.journeys import SHOPPERS, journeys_of
 
@@ -199,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
             if extra:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
             return _list_targets()
+        if args.command == "compare":
+            if extra:
+                raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+            return _compare(args)
         if args.command == "demo":
             return _start_run("webshop", args, extra, DEMO_DEFAULTS)
         if args.command == "consistency":

@@ -175,6 +175,25 @@ def parse_stages_text(value: Any) -> str:
     return str(value)
 
 
+def parse_gate_texts(value: Any) -> tuple[str, ...]:
+    """Gate texts from flags (a list), an environment variable (``;``-separated) or the settings file (a list or a
+    ``[gates]`` table); every gate is parsed here, so a typo fails before any load."""
+    from shopstorm.errors import UsageError as GateError
+    from shopstorm.gates import gates_from_settings_table, parse_gates
+
+    if isinstance(value, Mapping):
+        texts = gates_from_settings_table(value)
+    elif isinstance(value, list | tuple):
+        texts = [str(item) for item in value]
+    else:
+        texts = [part for part in str(value).split(";") if part.strip()]
+    try:
+        parse_gates(texts)
+    except GateError as error:
+        raise ValueError(str(error)) from None
+    return tuple(texts)
+
+
 def parse_text(value: Any) -> str:
     return str(value)
 
@@ -263,6 +282,14 @@ FIELDS: tuple[Field, ...] = (
     Field("headless", parse_bool, False, "no web UI; start at once (implied by run_time)"),
     Field("web_port", parse_positive_int, None, "port of Locust's web UI", ("PT_LOCUST_PORT",)),
     Field("out", parse_text, "shopstorm-out", "folder for summary.json and other run files"),
+    Field(
+        "gates",
+        parse_gate_texts,
+        (),
+        "thresholds that decide the exit code, e.g. 'checkout p95<800ms' (a list, or a [gates] table in the file)",
+        flags="`--gate` (repeatable)",
+    ),
+    Field("junit", parse_text, None, "write the gates and audit invariants as JUnit XML to this file"),
     Field("request_timeout", parse_positive_float, 30.0, "seconds before a request counts as failed (unknown)"),
     Field(
         "seed_items",
@@ -367,6 +394,8 @@ class Settings:
     headless: bool = False
     web_port: int | None = None
     out: str = "shopstorm-out"
+    gates: tuple[str, ...] = ()
+    junit: str | None = None
     request_timeout: float = 30.0
     seed_items: int = 100
     seed_stock: int = 1_000_000
@@ -400,7 +429,7 @@ class Settings:
     @classmethod
     def from_json(cls, text: str) -> Settings:
         data = json.loads(text)
-        for name in ("journeys", "faults"):
+        for name in ("journeys", "faults", "gates"):
             data[name] = tuple(data.get(name) or ())
         if data.get("think_time") is not None:
             data["think_time"] = tuple(data["think_time"])
@@ -462,8 +491,6 @@ def load_settings(
     if found is not None:
         path, table = found
         for key, value in table.items():
-            if key == "gates":
-                continue  # read by the gates, not a setting
             spec = FIELDS_BY_NAME.get(key.replace("-", "_"))
             if spec is None:
                 known = ", ".join(sorted(FIELDS_BY_NAME))

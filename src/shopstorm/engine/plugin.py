@@ -28,6 +28,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -35,6 +36,7 @@ from locust import constant, events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from shopstorm import gates
 from shopstorm.audit.invariants import check
 from shopstorm.audit.ledger import LEDGER
 from shopstorm.engine import live
@@ -102,10 +104,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if not shoppers:
         return
     RUN.environment = environment
-    target_name, settings = run_request()
-    RUN.active, RUN.settings = True, settings
-    LEDGER.enabled = settings.audit
     try:
+        target_name, settings = run_request()
+        RUN.active, RUN.settings = True, settings
+        LEDGER.enabled = settings.audit
         for shopper in shoppers:
             shopper.target = shopper.target_class(settings)
             if settings.audit:
@@ -257,12 +259,6 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         return
     live.stop()
     audit = _audit(environment) if RUN.settings.audit else None
-    if RUN.interrupted:
-        exit_code = ExitCode.INTERRUPTED
-    elif audit is not None and audit["violations"]:
-        exit_code = ExitCode.AUDIT_FAILED
-    else:
-        exit_code = ExitCode.OK
     started = RUN.started or time.time()
     report = summary.build(
         environment,
@@ -274,14 +270,21 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         started=started,
         stopped=RUN.stopped or time.time(),
         interrupted=RUN.interrupted,
-        exit_code=int(exit_code),
         audit=audit,
         timeseries=RUN.timeseries,
     )
+    results = gates.evaluate(gates.parse_gates(RUN.settings.gates), report)
+    report["gates"] = [result.as_dict() for result in results]
+    exit_code = gates.exit_code(results, audit["violations"] if audit else None)
+    report["exit_code"] = int(ExitCode.INTERRUPTED if RUN.interrupted else exit_code)
     path = summary.write(report, RUN.settings.out)
+    if RUN.settings.junit:
+        junit = gates.junit_xml(results, audit, duration_s=report["duration_s"])
+        Path(RUN.settings.junit).parent.mkdir(parents=True, exist_ok=True)
+        Path(RUN.settings.junit).write_text(junit, encoding="utf-8")
     print(terminal.render(report), flush=True)
     print(f"summary: {path}", flush=True)
-    environment.process_exit_code = int(exit_code)
+    environment.process_exit_code = report["exit_code"]
 
 
 def _audit(environment: Environment) -> dict[str, Any]:

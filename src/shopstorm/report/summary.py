@@ -107,7 +107,6 @@ def build(
     started: float,
     stopped: float,
     interrupted: bool,
-    exit_code: int,
     audit: dict[str, Any] | None = None,
     timeseries: list[dict] | None = None,
 ) -> dict[str, Any]:
@@ -135,7 +134,7 @@ def build(
         "ended_at": _iso(stopped),
         "duration_s": round(duration, 3),
         "interrupted": interrupted,
-        "exit_code": exit_code,
+        "exit_code": None,  # set by the engine once the gates are evaluated
         "seed": {
             name: {"mode": data.get("mode"), **{key: len(data.get(key, ())) for key in ("items", "users", "orders")}}
             for name, data in seed.items()
@@ -158,6 +157,7 @@ def build(
         "journeys": _journey_rows(measurements, duration),
         "failures": sorted(failures, key=lambda f: -f["occurrences"]),
         "audit": audit,
+        "gates": [],
     }
 
 

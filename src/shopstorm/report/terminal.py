@@ -49,6 +49,10 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"{failure['occurrences']:>8}  {failure['method']} {failure['name']}: {failure['error']}")
     if report.get("audit"):
         lines.append(render_audit(report["audit"]))
+    if report.get("gates"):
+        lines += ["", "Gates"]
+        for gate in report["gates"]:
+            lines.append(f"  {'pass' if gate['passed'] else 'FAIL'}  {gate['text']:<40} {gate['observed']}")
     if report["generators"].get("warning"):
         lines.append(f"\nWARNING: {report['generators']['warning']}")
     state = " (interrupted)" if report["interrupted"] else ""
