@@ -2,8 +2,9 @@
 
 The time series is one point every few seconds: users, requests/s, failures/s and p50/p95/p99 of the requests
 measured in that window (on the master, of what the workers reported in it). The CPU sampler is generator
-health: a load process that runs above 90 % CPU queues its own requests, so the latencies it measures are
-overstated by the generator, not the shop.
+health: a load process that runs above 90 % CPU — or whose event loop wakes up more than 100 ms late, because it
+is busy or starved by other processes — queues its own requests, so the latencies it measures are overstated by
+the generator, not the shop.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from shopstorm.metrics.measurements import MEASUREMENTS
 TIMESERIES_INTERVAL = 5.0
 CPU_INTERVAL = 1.0
 SATURATED_PERCENT = 90.0
+SATURATED_LAG = 0.1  # seconds the sampler may wake up late before the loop counts as saturated
 SATURATED_SHARE = 0.10  # saturated for more than this share of the run → the summary warns
 
 
@@ -47,13 +49,15 @@ def sample_timeseries(runner: Any, points: list[dict], started: float) -> None:
 
 
 def sample_cpu() -> None:
-    """Record this process's CPU use every CPU_INTERVAL seconds until killed."""
+    """Record this process's CPU use and event-loop lag every CPU_INTERVAL seconds until killed."""
     process = psutil.Process()
     process.cpu_percent(interval=None)  # the first reading only starts the measurement
     while True:
+        asleep = time.monotonic()
         gevent.sleep(CPU_INTERVAL)
+        lag = time.monotonic() - asleep - CPU_INTERVAL
         percent = process.cpu_percent(interval=None)
-        MEASUREMENTS.record_cpu(percent, percent > SATURATED_PERCENT)
+        MEASUREMENTS.record_cpu(percent, percent > SATURATED_PERCENT or lag > SATURATED_LAG)
 
 
 def start(function: Any, *args: Any) -> Greenlet:
@@ -72,7 +76,8 @@ def generator_health(cpu: dict[str, Any]) -> dict[str, Any]:
     if saturated:
         worst = max(p["saturated_share"] for p in saturated)
         warning = (
-            f"the load generator ran above {SATURATED_PERCENT:.0f}% CPU for {worst:.0%} of the run: latencies are "
-            f"overstated by the generator, not the shop; add load processes with --processes N"
+            f"the load generator was saturated (above {SATURATED_PERCENT:.0f}% CPU, or its event loop more than "
+            f"{SATURATED_LAG * 1000:.0f} ms late) for {worst:.0%} of the run: latencies are overstated by the "
+            f"generator, not the shop; add load processes with --processes N"
         )
     return {"processes": processes, "saturated": bool(saturated), "warning": warning}
