@@ -67,6 +67,7 @@ class RunState:
     interrupted: bool = False
     timeseries: list[dict] = field(default_factory=list)
     samplers: list[Any] = field(default_factory=list)  # greenlets sampling CPU and the time series
+    watcher: Any = None  # the greenlet that ends a headless run once every shopper has stopped
     active: bool = False  # False when the locustfile has no shopstorm shoppers: the plugin stays out of the way
     environment: Environment | None = None
 
@@ -193,13 +194,10 @@ def _pace(environment: Environment, t0: float, share: tuple[int, int]) -> None:
 
 @events.spawning_complete.add_listener
 def _on_spawning_complete(**_: Any) -> None:
-    runner = _environment_runner()
+    runner = RUN.environment.runner if RUN.environment is not None else None
     if RUN.active and runner is not None and not isinstance(runner, WorkerRunner) and _headless(runner):
-        gevent.spawn(_quit_when_every_shopper_stopped, runner)
-
-
-def _environment_runner() -> Any:
-    return RUN.environment.runner if RUN.environment is not None else None
+        if RUN.watcher is None or RUN.watcher.dead:  # spawning completes again after every ramp: watch once
+            RUN.watcher = gevent.spawn(_quit_when_every_shopper_stopped, runner)
 
 
 def _headless(runner: Any) -> bool:

@@ -82,22 +82,22 @@ class WebshopAdmin:
 
     # --- seeding ---------------------------------------------------------------------------------------------
 
-    def batch_init_items(self, count: int, stock: int, price: int) -> dict[str, int] | None:
-        """Seed through ``batch_init``; ``None`` when the shop has no such endpoint (404/405)."""
-        url = f"{self.stock_url}/batch_init/{count}/{stock}/{price}"
-        reply = self.send("POST", url, "/stock/batch_init/[n]/[stock]/[price]", missing_ok=True)
+    def _batch_init(self, url: str, name: str, ids_key: str, count: int, value: int) -> dict[str, int] | None:
+        """Seed ``count`` entities through a ``batch_init`` endpoint: {id: value}, or ``None`` when the shop has
+        no such endpoint (404/405). Shops that do not list the ids made ``"0"``…``"count-1"``, as the course's do."""
+        reply = self.send("POST", url, name, missing_ok=True)
         if reply.outcome != "ok":
             return None
-        ids = reply.body.get("item_ids") if isinstance(reply.body, dict) else None
-        return {str(item_id): price for item_id in (ids or range(count))}
+        ids = reply.body.get(ids_key) if isinstance(reply.body, dict) else None
+        return {str(entity_id): value for entity_id in (ids or range(count))}
+
+    def batch_init_items(self, count: int, stock: int, price: int) -> dict[str, int] | None:
+        url = f"{self.stock_url}/batch_init/{count}/{stock}/{price}"
+        return self._batch_init(url, "/stock/batch_init/[n]/[stock]/[price]", "item_ids", count, price)
 
     def batch_init_users(self, count: int, credit: int) -> dict[str, int] | None:
         url = f"{self.payment_url}/batch_init/{count}/{credit}"
-        reply = self.send("POST", url, "/payment/batch_init/[n]/[credit]", missing_ok=True)
-        if reply.outcome != "ok":
-            return None
-        ids = reply.body.get("user_ids") if isinstance(reply.body, dict) else None
-        return {str(user_id): credit for user_id in (ids or range(count))}
+        return self._batch_init(url, "/payment/batch_init/[n]/[credit]", "user_ids", count, credit)
 
     def create_stocked_item(self, price: int, stock: int) -> str:
         reply = self.send("POST", f"{self.stock_url}/item/create/{price}", "/stock/item/create/[price]")
