@@ -195,9 +195,10 @@ def _pace(environment: Environment, t0: float, share: tuple[int, int]) -> None:
 @events.spawning_complete.add_listener
 def _on_spawning_complete(**_: Any) -> None:
     runner = RUN.environment.runner if RUN.environment is not None else None
-    if RUN.active and runner is not None and not isinstance(runner, WorkerRunner) and _headless(runner):
-        if RUN.watcher is None or RUN.watcher.dead:  # spawning completes again after every ramp: watch once
-            RUN.watcher = gevent.spawn(_quit_when_every_shopper_stopped, runner)
+    if not RUN.active or runner is None or isinstance(runner, WorkerRunner) or not _headless(runner):
+        return
+    if RUN.watcher is None or RUN.watcher.dead:  # spawning completes again after every ramp: watch once
+        RUN.watcher = gevent.spawn(_quit_when_every_shopper_stopped, runner)
 
 
 def _headless(runner: Any) -> bool:
