@@ -13,7 +13,7 @@ from shopstorm.metrics.measurements import Measurements
 
 def test_merged_worker_deltas_equal_one_histogram_of_all_samples():
     rng = random.Random(7)
-    workers = [Measurements(), Measurements()]
+    workers = [Measurements(ships=True), Measurements(ships=True)]
     master, everything = Measurements(), new_histogram()
     for round_ in range(3):  # several report intervals, as report_to_master sends them
         for worker in workers:
@@ -28,12 +28,15 @@ def test_merged_worker_deltas_equal_one_histogram_of_all_samples():
     assert merged.count == 30000 and master.requests_by_worker == {"w0": 15000, "w1": 15000}
 
 
-def test_delta_is_emptied_once_taken():
-    histograms = HistogramSet()
-    histograms.record("GET /x", 5.0)
-    assert list(histograms.take_delta()) == ["GET /x"]
-    assert histograms.take_delta() == {}
-    assert histograms.summary("GET /x").count == 1
+def test_a_worker_ships_each_sample_once_and_a_master_keeps_it():
+    worker, master = HistogramSet(ships=True), HistogramSet()
+    worker.record("GET /x", 5.0)
+    delta = worker.take_delta()
+    assert list(delta) == ["GET /x"] and worker.take_delta() == {}  # emptied once taken
+    assert worker.summary("GET /x").count == 0  # nothing reads a worker's totals, so it keeps none
+    master.merge(delta)
+    master.record("GET /x", 7.0)  # a master records nothing itself, but a local process does: into its totals
+    assert master.summary("GET /x").count == 2 and master.take_delta() == {}
 
 
 def test_journey_timer_records_success_and_failure_reason_without_touching_requests():

@@ -67,6 +67,7 @@ class RunState:
     interrupted: bool = False
     timeseries: list[dict] = field(default_factory=list)
     samplers: list[Any] = field(default_factory=list)  # greenlets sampling CPU and the time series
+    funnel_steps: tuple[str, ...] = ()  # the mix's funnel, in order, when its shoppers report one
     watcher: Any = None  # the greenlet that ends a headless run once every shopper has stopped
     active: bool = False  # False when the locustfile has no shopstorm shoppers: the plugin stays out of the way
     environment: Environment | None = None
@@ -109,20 +110,24 @@ def _on_init(environment: Environment, **_: Any) -> None:
         target_name, settings = run_request()
         RUN.active, RUN.settings = True, settings
         LEDGER.enabled = settings.audit
+        targets: dict[type, Any] = {}  # one target per target class, shared by its shoppers, seeded once
         for shopper in shoppers:
-            shopper.target = shopper.target_class(settings)
-            if settings.audit:
-                shopper.target.baseline()  # a target that cannot be audited says so now, not after the load
+            if shopper.target_class not in targets:
+                targets[shopper.target_class] = shopper.target_class(settings)
+                if settings.audit:
+                    targets[shopper.target_class].baseline()  # a target that cannot be audited says so now
+            shopper.target = targets[shopper.target_class]
             shopper.network_timeout = settings.request_timeout
             RUN.mixes[shopper.__name__] = mix = resolve_mix(shopper, settings)
             apply_mix(shopper, mix)
         RUN.target_name = target_name or shoppers[0].target_class.name
+        RUN.funnel_steps = next((tuple(s.funnel_steps) for s in shoppers if getattr(s, "funnel_steps", ())), ())
         if _is_worker(environment):
             return
         started = time.monotonic()
-        for shopper in shoppers:
-            RUN.seed[shopper.__name__] = shopper.target.seed()
-            shopper.target.use_seed(RUN.seed[shopper.__name__])
+        for target in targets.values():
+            RUN.seed[target.name] = target.seed()
+            target.use_seed(RUN.seed[target.name])
         log.info("seeded the shop in %.1f s", time.monotonic() - started)
     except ShopstormError as error:
         print(f"shopstorm: {error}", file=sys.stderr, flush=True)
@@ -157,8 +162,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         RUN.seed = json.loads(getattr(options, "shopstorm_seed", "") or "{}")
         workers = max(1, getattr(options, "shopstorm_workers", 0) or 1)
         share = (runner.worker_index % workers, workers)
-        for shopper in _shopper_classes(environment):
-            shopper.target.use_seed(RUN.seed.get(shopper.__name__, {}), share)
+        for target in {shopper.target for shopper in _shopper_classes(environment)}:
+            target.use_seed(RUN.seed.get(target.name, {}), share)
         t0 = getattr(options, "shopstorm_t0", 0.0) or time.time()
     else:
         t0 = time.time() + OPEN_MODEL_LEAD
@@ -166,7 +171,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
             options.shopstorm_t0 = t0
             if hasattr(runner, "worker_count"):
                 options.shopstorm_workers = runner.worker_count
-    MEASUREMENTS.clear()
+    MEASUREMENTS.clear(ships=_is_worker(environment))
     LEDGER.clear()
     RUN.started, RUN.stopped = time.time(), None
     if not isinstance(runner, MasterRunner):  # processes that run shoppers pace them and watch their CPU
@@ -216,10 +221,16 @@ def _quit_when_every_shopper_stopped(runner: Any) -> None:
         gevent.sleep(0.5)
 
 
+_request_keys: dict[tuple[str, str], str] = {}  # (method, name) → "METHOD name", built once per name
+
+
 @events.request.add_listener
 def _on_request(request_type: str, name: str, response_time: float, exception: Any = None, **_: Any) -> None:
     if RUN.active:
-        MEASUREMENTS.record_request(f"{request_type} {name}", response_time or 0.0, exception is not None)
+        key = _request_keys.get((request_type, name))
+        if key is None:
+            key = _request_keys[request_type, name] = f"{request_type} {name}"
+        MEASUREMENTS.record_request(key, response_time or 0.0, exception is not None)
 
 
 @events.report_to_master.add_listener
@@ -271,6 +282,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         interrupted=RUN.interrupted,
         audit=audit,
         timeseries=RUN.timeseries,
+        funnel_steps=RUN.funnel_steps,
     )
     results = gates.evaluate(gates.parse_gates(RUN.settings.gates), report)
     report["gates"] = [result.as_dict() for result in results]

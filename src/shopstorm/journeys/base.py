@@ -61,13 +61,14 @@ def journey(weight: int = 1, *, name: str | None = None) -> Callable[[Callable],
 
         @functools.wraps(method)
         def run(user: ShopstormUser) -> None:
-            start = PACING.next_start()
-            if start is None:
-                raise StopUser
             intended = None
-            if PACING.open_model:
-                intended = start
-                gevent.sleep(max(0.0, start - time.time()))
+            if PACING.paced:  # an open model or an iteration budget; otherwise nothing to claim
+                start = PACING.next_start()
+                if start is None:
+                    raise StopUser
+                if PACING.open_model:
+                    intended = start
+                    gevent.sleep(max(0.0, start - time.time()))
             try:
                 with journey_timer(journey_name, intended_start=intended):
                     method(user)
@@ -104,6 +105,7 @@ class ShopstormUser(FastHttpUser):
     target_class: ClassVar[type[Target]]
     target: ClassVar[Target]
     think_time: ClassVar[tuple[float, float]] = (1.0, 3.0)
+    journey_weights: ClassVar[dict[str, int]] = {}  # re-weights inherited journeys in a subclass
     wait_time = between(1, 3)
     # Short enough that a stuck shop shows as failures within a run, long enough for a slow checkout.
     network_timeout = 30.0
@@ -127,7 +129,9 @@ class Mix:
 
 def resolve_mix(user_class: type[ShopstormUser], settings: Settings) -> Mix:
     """The mix a run uses: the class's journeys and weights, narrowed and re-weighted by the settings."""
-    available = {spec.name: spec.weight for _, spec in journeys_of(user_class)}
+    available = {
+        spec.name: user_class.journey_weights.get(spec.name, spec.weight) for _, spec in journeys_of(user_class)
+    }
     for name in (*settings.journeys, *settings.weights):
         if name not in available:
             raise UsageError(

@@ -115,6 +115,7 @@ class Pacing:
         self.measurements = measurements or MEASUREMENTS
         # closed model: this process's share of the iteration budget
         self._tickets = None if iterations is None else iterations // shares + (index < iterations % shares)
+        self.paced = schedule is not None or iterations is not None
 
     @property
     def open_model(self) -> bool:

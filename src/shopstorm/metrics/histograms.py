@@ -54,9 +54,14 @@ def summarize(histogram: HdrHistogram) -> LatencySummary:
 
 
 class HistogramSet:
-    """One histogram per name. ``record`` on the hot path; ``take_delta``/``merge`` between processes."""
+    """One histogram per name. ``record`` on the hot path; ``take_delta``/``merge`` between processes.
 
-    def __init__(self) -> None:
+    A process records each sample once, into what it uses: a worker (``ships=True``) only into the delta it
+    reports to the master, a local or master process only into its totals.
+    """
+
+    def __init__(self, ships: bool = False) -> None:
+        self.ships = ships
         self._total: dict[str, HdrHistogram] = {}
         self._delta: dict[str, HdrHistogram] = {}
 
@@ -65,13 +70,15 @@ class HistogramSet:
         """Microseconds within the histogram's range."""
         return min(max(int(milliseconds * 1000), LOWEST_US), HIGHEST_US)
 
-    def record(self, name: str, milliseconds: float) -> None:
+    def record(self, name: str, milliseconds: float) -> int:
+        """Record one sample; returns it in microseconds, as recorded."""
+        table = self._delta if self.ships else self._total
+        histogram = table.get(name)
+        if histogram is None:
+            histogram = table[name] = new_histogram()
         micros = self.clamp(milliseconds)
-        for table in (self._total, self._delta):
-            histogram = table.get(name)
-            if histogram is None:
-                histogram = table[name] = new_histogram()
-            histogram.record_value(micros)
+        histogram.record_value(micros)
+        return micros
 
     def take_delta(self) -> dict[str, str]:
         """Encoded histograms of what was recorded since the last call (for ``report_to_master``)."""

@@ -56,7 +56,8 @@ class journey_timer(ContextDecorator):
         return journey_timer(self.name, self.measurements)
 
     def __enter__(self) -> journey_timer:
-        self._started_wall = time.time()
+        if self.intended_start is not None:
+            self._started_wall = time.time()
         self._started = time.perf_counter()
         return self
 

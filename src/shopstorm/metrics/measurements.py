@@ -45,12 +45,17 @@ class CpuHealth:
 
 
 class Measurements:
-    def __init__(self) -> None:
-        self.requests = HistogramSet()
-        self.journeys = HistogramSet()  # service time: from the journey's actual start
-        self.journeys_intended = HistogramSet()  # open model: from the journey's intended start
+    """``ships=True`` on a worker: samples go only into the deltas for the master (nothing reads a worker's totals);
+    otherwise only into the totals (nothing takes a local or master process's deltas). One write per sample."""
+
+    def __init__(self, ships: bool = False) -> None:
+        self.ships = ships
+        self.requests = HistogramSet(ships)
+        self.journeys = HistogramSet(ships)  # service time: from the journey's actual start
+        self.journeys_intended = HistogramSet(ships)  # open model: from the journey's intended start
         self.journey_outcomes: dict[str, Outcomes] = {}
         self.arrivals: Counter[str] = Counter()  # open model: "started", "dropped"
+        self.funnel: Counter[str] = Counter()  # journeys that reached each funnel step
         self.requests_by_worker: dict[str, int] = {}  # on the master: who measured what
         self.cpu: dict[str, CpuHealth] = {}  # per load process ("" for this one)
         self.window = new_histogram()  # every request since the last time-series sample
@@ -60,15 +65,12 @@ class Measurements:
         self._delta_window = new_histogram()
 
     def record_request(self, name: str, milliseconds: float, failed: bool = False) -> None:
-        self.requests.record(name, milliseconds)
-        micros = self.requests.clamp(milliseconds)
-        self.window.record_value(micros)
-        self._delta_window.record_value(micros)
-        self.window_counts["requests"] += 1
-        self._delta_counts["requests"] += 1
+        micros = self.requests.record(name, milliseconds)
+        (self._delta_window if self.ships else self.window).record_value(micros)
+        counts = self._delta_counts if self.ships else self.window_counts
+        counts["requests"] += 1
         if failed:
-            self.window_counts["failures"] += 1
-            self._delta_counts["failures"] += 1
+            counts["failures"] += 1
 
     def record_journey(
         self, name: str, milliseconds: float, failure: str | None = None, intended_ms: float | None = None
@@ -76,18 +78,21 @@ class Measurements:
         self.journeys.record(name, milliseconds)
         if intended_ms is not None:
             self.journeys_intended.record(name, intended_ms)
-        for table in (self.journey_outcomes, self._outcome_delta):
-            outcomes = table.setdefault(name, Outcomes())
-            if failure is None:
-                outcomes.ok += 1
-            else:
-                outcomes.failed += 1
-                outcomes.reasons[failure] = outcomes.reasons.get(failure, 0) + 1
+        outcomes = (self._outcome_delta if self.ships else self.journey_outcomes).setdefault(name, Outcomes())
+        if failure is None:
+            outcomes.ok += 1
+        else:
+            outcomes.failed += 1
+            outcomes.reasons[failure] = outcomes.reasons.get(failure, 0) + 1
 
     def record_arrival(self, started: bool, count: int = 1) -> None:
         key = "started" if started else "dropped"
         self.arrivals[key] += count
         self._delta_counts[key] += count
+
+    def record_funnel(self, step: str) -> None:
+        self.funnel[step] += 1
+        self._delta_counts[f"funnel:{step}"] += 1
 
     def record_cpu(self, percent: float, saturated: bool) -> None:
         health = self.cpu.setdefault("", CpuHealth())
@@ -122,6 +127,9 @@ class Measurements:
         self.requests_by_worker[worker] = self.requests_by_worker.get(worker, 0) + counts.get("requests", 0)
         for key in ("started", "dropped"):
             self.arrivals[key] += counts.get(key, 0)
+        for key, count in counts.items():
+            if key.startswith("funnel:"):
+                self.funnel[key.removeprefix("funnel:")] += count
         for key in ("requests", "failures"):
             self.window_counts[key] += counts.get(key, 0)
         if delta.get("window"):
@@ -136,8 +144,8 @@ class Measurements:
         self.window, self.window_counts = new_histogram(), Counter()
         return window, counts
 
-    def clear(self) -> None:
-        self.__init__()
+    def clear(self, ships: bool | None = None) -> None:
+        self.__init__(self.ships if ships is None else ships)
 
 
 MEASUREMENTS = Measurements()
