@@ -28,7 +28,7 @@ def test_correct_shop_passes_the_benchmark_five_times_with_exactly_100_acknowled
         audit = summary["audit"]
         assert audit["verdict"] == "pass" and audit["violations"] == 0, violated(summary)
         assert audit["checkouts"] == {"acknowledged": 100, "refused": 900, "unknown": 0}
-        assert summary["seed"]["WebshopConsistencyShopper"] == {"mode": "batch", "items": 1, "users": 1000,
+        assert summary["seed"]["webshop"] == {"mode": "batch", "items": 1, "users": 1000,
                                                                 "orders": 1000}  # fmt: skip
         assert requests.get(f"{shop.url}/stock/find/0", timeout=5).json()["stock"] == 0  # read apart from the audit
     assert "Audit: PASS: all 8 invariants hold" in result.stdout

@@ -82,6 +82,17 @@ def _journey_rows(measurements: Measurements, duration: float) -> list[dict]:
     return rows
 
 
+def _funnel(steps: tuple[str, ...], measurements: Measurements) -> list[dict[str, Any]]:
+    """How many journeys reached each step, and the conversion from the step before."""
+    rows, previous = [], None
+    for step in steps:
+        reached = measurements.funnel.get(step, 0)
+        conversion = round(reached / previous, 4) if previous else None
+        rows.append({"step": step, "journeys": reached, "conversion": conversion})
+        previous = reached
+    return rows
+
+
 def _load(settings: Settings, measurements: Measurements) -> dict[str, Any]:
     load: dict[str, Any] = {"model": "open" if settings.open_model else "closed", "iterations": settings.iterations}
     if settings.open_model:
@@ -109,6 +120,7 @@ def build(
     interrupted: bool,
     audit: dict[str, Any] | None = None,
     timeseries: list[dict] | None = None,
+    funnel_steps: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     duration = max(stopped - started, 1e-9)
     requests = _request_rows(environment, measurements, duration)
@@ -153,6 +165,7 @@ def build(
             **generator_health(measurements.cpu),
         },
         "timeseries": timeseries or [],
+        "funnel": _funnel(funnel_steps, measurements),
         "requests": requests,
         "journeys": _journey_rows(measurements, duration),
         "failures": sorted(failures, key=lambda f: -f["occurrences"]),

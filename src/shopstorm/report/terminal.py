@@ -43,6 +43,11 @@ def render(report: dict[str, Any]) -> str:
             latency = row["latency_from_intended_start_ms"]
             lines.append(_row(row["name"], row["count"], row["failed"], latency, row["per_s"], width))
         lines.append(f"arrivals: {load['started']} started, {load['dropped']} dropped")
+    if report.get("funnel"):
+        lines += ["", "Funnel (journeys reaching each step)"]
+        for row in report["funnel"]:
+            conversion = "" if row["conversion"] is None else f"  {row['conversion'] * 100:5.1f}% of the step before"
+            lines.append(f"  {row['step']:<12} {row['journeys']:>8}{conversion}")
     if report["failures"]:
         lines += ["", "Failures"]
         for failure in report["failures"][:10]:
