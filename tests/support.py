@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -50,6 +51,7 @@ def journeys_by_name(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 Rule = Callable[[str, str], str]  # (method, path) → behaviour
+PASSED_HEADERS = ("set-cookie", "location", "www-authenticate")
 
 
 def checkouts_in_turn() -> Rule:
@@ -65,8 +67,9 @@ def checkouts_in_turn() -> Rule:
 
 class ChaosProxy:
     """A reverse proxy to a real shop that misbehaves where ``rule(method, path)`` says: ``pass``, ``http-500``,
-    ``reset`` (TCP RST), ``not-json`` (a 200 with an HTML body) or ``garbage`` (a 200 with JSON of the wrong
-    shape). The default rule misbehaves on checkouts only (:func:`checkouts_in_turn`)."""
+    ``reset`` (TCP RST), ``not-json`` (a 200 with an HTML body), ``garbage`` (a 200 with JSON of the wrong
+    shape) or ``strip-csrf`` (the page without its CSRF fields). Cookies, redirects and other headers pass
+    through. The default rule misbehaves on checkouts only (:func:`checkouts_in_turn`)."""
 
     def __init__(self, upstream: str, rule: Rule | None = None) -> None:
         self.upstream = upstream.rstrip("/")
@@ -91,7 +94,9 @@ class ChaosProxy:
                     self.close_connection = True
                     self.connection.close()
                     return
-                upstream = requests.request(self.command, proxy.upstream + self.path, data=body, timeout=30)
+                forwarded = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                upstream = requests.request(self.command, proxy.upstream + self.path, data=body, headers=forwarded,
+                                            timeout=30, allow_redirects=False)  # fmt: skip
                 if behaviour == "http-500":
                     self._answer(500, b'{"error": "upstream exploded"}')
                 elif behaviour == "not-json":
@@ -99,11 +104,18 @@ class ChaosProxy:
                 elif behaviour == "garbage":
                     self._answer(200, b'{"stock": "lots", "credit": null, "paid": "maybe", "items": 7}')
                 else:
-                    self._answer(upstream.status_code, upstream.content)
+                    content = upstream.content
+                    if behaviour == "strip-csrf":  # the page as a shop would render it with a broken template
+                        content = re.sub(rb'<input[^>]*name="csrfmiddlewaretoken"[^>]*>', b"", content)
+                    passed = [(k, v) for k, v in upstream.raw.headers.items() if k.lower() in PASSED_HEADERS]
+                    self._answer(upstream.status_code, content, upstream.headers.get("Content-Type", ""), passed)
 
-            def _answer(self, status: int, payload: bytes, content_type: str = "application/json") -> None:
+            def _answer(self, status: int, payload: bytes, content_type: str = "application/json",
+                        headers: list[tuple[str, str]] = ()) -> None:  # fmt: skip
                 self.send_response(status)
-                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Type", content_type or "application/octet-stream")
+                for key, value in headers:
+                    self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

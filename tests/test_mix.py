@@ -5,19 +5,19 @@ from __future__ import annotations
 import pytest
 
 from shopstorm.errors import UsageError
-from shopstorm.journeys import apply_mix, resolve_mix, shopper_for
+from shopstorm.journeys import apply_mix, resolve_mix, shoppers_for
 from shopstorm.settings import Settings
 from shopstorm.targets.base import classify
 
 
 def test_stress_mix_has_the_benchmark_weights_and_think_time():
-    mix = resolve_mix(shopper_for("webshop"), Settings())
+    mix = resolve_mix(shoppers_for("webshop")[0], Settings())
     assert list(mix.weights.values()) == [5, 30, 25, 20, 10, 10]
     assert mix.think_time == (1.0, 3.0)
 
 
 def test_narrowing_and_reweighting():
-    shopper = shopper_for("webshop")
+    shopper = shoppers_for("webshop")[0]
     mix = resolve_mix(shopper, Settings(journeys=("checkout_one", "admin_restock"), weights={"admin_restock": 0}))
     assert mix.weights == {"checkout_one": 30}
     mix = resolve_mix(shopper, Settings(weights={"checkout_one": 0, "refused_no_credit": 50}, think_time=(0, 0)))
@@ -28,7 +28,7 @@ def test_narrowing_and_reweighting():
 
 
 def test_unknown_journey_and_empty_mix_are_usage_errors():
-    shopper = shopper_for("webshop")
+    shopper = shoppers_for("webshop")[0]
     with pytest.raises(UsageError, match="unknown journey 'nope'"):
         resolve_mix(shopper, Settings(journeys=("nope",)))
     with pytest.raises(UsageError, match="no journey with a weight above 0"):

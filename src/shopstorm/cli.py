@@ -42,6 +42,7 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     add("--out", metavar="DIR", help="folder for summary.json (default: shopstorm-out)")
     add("--request-timeout", metavar="SECONDS", help="seconds before a request fails as unknown (default 30)")
     add("--seed-mode", choices=("auto", "create", "batch"), help="how to seed (default auto)")
+    add("--basic-auth", metavar="USER:PASSWORD", help="HTTP basic auth for a shop behind it")
     add("--gate", dest="gates", action="append", metavar="GATE", help="a threshold, e.g. 'checkout p95<800ms'")
     add("--junit", metavar="FILE", help="write gates and audit invariants as JUnit XML")
 
@@ -65,6 +66,7 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     add("--max-users", metavar="N", help="open model: shoppers available to start arrivals (default 100)")
     add("--max-lateness", metavar="SECONDS", help="open model: drop an arrival this late (default 10)")
     add("--iterations", metavar="N", help="stop after N journeys")
+    add("--user-speed", metavar="X", help="storefront: form-filling pauses (1-3 s) are divided by X (default 1)")
     add("--seed-items", metavar="N", help="catalogue items to seed (default 100)")
     add("--seed-stock", metavar="N", help="stock of each seeded item (default 1000000)")
     add("--seed-price", metavar="N", help="price of seeded items (default 10)")
@@ -156,18 +158,19 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
     import locust  # noqa: F401 - first, so gevent patches the standard library before anything uses it
 
     from shopstorm.engine.launch import run_locust
-    from shopstorm.journeys import resolve_mix, shopper_for
+    from shopstorm.journeys import resolve_mix, shoppers_for
     from shopstorm.settings import load_settings
 
     settings = load_settings(_cli_settings(args), config_file=args.config, defaults=defaults)
     if args.command == "consistency" and settings.spawn_rate is None:
         settings = replace(settings, spawn_rate=float(settings.users or 1))  # everyone at once
-    shopper = shopper_for(target_name, settings.mix)
-    resolve_mix(shopper, settings)  # an unknown journey fails here, before anything starts
+    shoppers = shoppers_for(target_name, settings.mix)
+    for shopper in shoppers:
+        resolve_mix(shopper, settings)  # an unknown journey fails here, before anything starts
     if args.command != "demo" and (settings.store or settings.faults):
         raise UsageError("--store and --fault configure the demo shop: use them with `shopstorm demo`")
     if args.command != "demo":
-        target = shopper.target_class(settings)
+        target = shoppers[0].target_class(settings)
         return run_locust(target_name, settings, target.base_url, locust_args)
 
     from shopstorm.demoshop.process import DemoShopError, DemoShopProcess
@@ -207,12 +210,18 @@ def _list_targets() -> int:
     from shopstorm.journeys import SHOPPERS, journeys_of
 
     for name, mixes in SHOPPERS.items():
-        print(f"{name}: {next(iter(mixes.values())).target_class.description}")
-        for mix, shopper in mixes.items():
-            low, high = shopper.think_time
-            print(f"  mix {mix} ({shopper.__name__}), think time {low:g}-{high:g} s")
-            for _, spec in journeys_of(shopper):
-                print(f"    {spec.weight:>4}  {spec.name:<24} {spec.description}")
+        print(f"{name}: {next(iter(mixes.values()))[0].target_class.description}")
+        for mix, shoppers in mixes.items():
+            print(f"  mix {mix}")
+            for shopper in shoppers:
+                low, high = shopper.think_time
+                weight = f", weight {shopper.weight}" if len(shoppers) > 1 else ""
+                print(f"    {shopper.__name__}{weight}, think time {low:g}-{high:g} s")
+                for _, spec in journeys_of(shopper):
+                    print(
+                        f"      {shopper.journey_weights.get(spec.name, spec.weight):>4}  {spec.name:<22} "
+                        f"{spec.description}"
+                    )
     return 0
 
 

@@ -290,6 +290,14 @@ FIELDS: tuple[Field, ...] = (
         flags="`--gate` (repeatable)",
     ),
     Field("junit", parse_text, None, "write the gates and audit invariants as JUnit XML to this file"),
+    Field(
+        "basic_auth",
+        parse_text,
+        None,
+        "HTTP basic auth USER:PASSWORD sent on every request (or $BASIC_AUTH_USER with $BASIC_AUTH_PASSWORD/_PASS)",
+        secret=True,
+    ),
+    Field("user_speed", parse_positive_float, 1.0, "storefront: form-filling pauses last 1-3 s divided by this"),
     Field("request_timeout", parse_positive_float, 30.0, "seconds before a request counts as failed (unknown)"),
     Field(
         "seed_items",
@@ -396,6 +404,8 @@ class Settings:
     out: str = "shopstorm-out"
     gates: tuple[str, ...] = ()
     junit: str | None = None
+    basic_auth: str | None = None
+    user_speed: float = 1.0
     request_timeout: float = 30.0
     seed_items: int = 100
     seed_stock: int = 1_000_000
@@ -502,6 +512,11 @@ def load_settings(
             if environ.get(name, "") != "":
                 values[spec.name] = _parse(spec, environ[name], f"from ${name}")
                 break
+
+    if environ.get("BASIC_AUTH_USER") and not environ.get("SHOPSTORM_BASIC_AUTH"):
+        # the Saleor workshop's names: a user and a password in two variables
+        password = environ.get("BASIC_AUTH_PASSWORD") or environ.get("BASIC_AUTH_PASS") or ""
+        values["basic_auth"] = f"{environ['BASIC_AUTH_USER']}:{password}"
 
     for name, value in (cli or {}).items():
         if value is None or value == () or value == []:

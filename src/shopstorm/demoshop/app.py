@@ -1,9 +1,12 @@
 """Builds the demo shop's Starlette app: mounts each API family, ``/health``, JSON errors, the stall fault.
 
-Each API family is a module with its own routes (today :mod:`~shopstorm.demoshop.webshop_api`); this module
-only puts them side by side on one port over one store. The ``stall`` fault lives here as ASGI middleware
-because it affects every response, whatever the API: a response ready inside a stall window is held until the
-window ends.
+Each API family is a module with its own routes (:mod:`~shopstorm.demoshop.webshop_api`, the HTML
+:mod:`~shopstorm.demoshop.storefront`); this module only puts them side by side on one port over one store.
+The storefront's routes come first: its ``/orders/<token>/`` page must match before the webshop API's
+``/orders`` mount, which would answer 404 for any path under it. The ``stall`` fault lives here as ASGI
+middleware because it affects every response, whatever the API: a response ready inside a stall window is held
+until the window ends. Optional basic auth (:mod:`~shopstorm.demoshop.basic_auth`) guards every route but
+``/health``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shopstorm.demoshop.basic_auth import BasicAuthCredentials, BasicAuthMiddleware
 from shopstorm.demoshop.errors import (
     ApiError,
     api_error_response,
@@ -27,6 +31,7 @@ from shopstorm.demoshop.errors import (
 )
 from shopstorm.demoshop.faults import FaultSwitches, stall_remaining
 from shopstorm.demoshop.store import Store
+from shopstorm.demoshop.storefront import Storefront
 from shopstorm.demoshop.webshop_api import WebshopApi
 
 
@@ -51,14 +56,20 @@ class StallMiddleware:
         await self.app(scope, receive, send_after_stall)
 
 
-def build_app(store: Store, faults: FaultSwitches) -> Starlette:
+def build_app(store: Store, faults: FaultSwitches, basic_auth: BasicAuthCredentials | None = None) -> Starlette:
     """The demo shop's ASGI app over one prepared store, with these faults switched on."""
 
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "faults": faults.names})
 
-    routes = [Route("/health", health, methods=["GET"]), *WebshopApi(store, faults).routes()]
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        *Storefront(store).routes(),
+        *WebshopApi(store, faults).routes(),
+    ]
     middleware = [Middleware(StallMiddleware)] if faults.stall else []
+    if basic_auth is not None:
+        middleware.append(Middleware(BasicAuthMiddleware, credentials=basic_auth))
     return Starlette(
         routes=routes,
         middleware=middleware,

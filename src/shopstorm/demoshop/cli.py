@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from shopstorm.demoshop.basic_auth import BasicAuthCredentials, BasicAuthError
 from shopstorm.demoshop.faults import Fault, UnknownFaultError, parse_faults
 from shopstorm.demoshop.server import ListenError, ShopSettings, bind_socket, serve
 from shopstorm.demoshop.store import StoreUnreachableError, StoreURLError, parse_store_url
@@ -29,7 +30,10 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 def build_parser(prog: str = "python -m shopstorm.demoshop") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Run shopstorm's demo shop: the webshop API (/stock, /payment, /orders) on one port.",
+        description=(
+            "Run shopstorm's demo shop: the webshop API (/stock, /payment, /orders) and an HTML storefront "
+            "(/, /products, /cart, /checkout, /account) over one store, on one port."
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one")
@@ -46,6 +50,11 @@ def build_parser(prog: str = "python -m shopstorm.demoshop") -> argparse.Argumen
         metavar="NAME",
         help=f"switch on a bug, repeatable: {', '.join(fault.value for fault in Fault)}",
     )
+    parser.add_argument(
+        "--basic-auth",
+        metavar="USER:PASS",
+        help="require HTTP basic auth on every route except /health",
+    )
     parser.add_argument("--ready-file", type=Path, metavar="PATH", help="write {url, pid} here once listening")
     parser.add_argument("--log-level", default="warning", choices=_LOG_LEVELS, help="uvicorn log level")
     parser.add_argument("--access-log", action="store_true", help="log every request (off by default)")
@@ -58,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     temp_dir: Path | None = None
     try:
         faults = parse_faults(args.fault)
+        basic_auth = None if args.basic_auth is None else BasicAuthCredentials.parse(args.basic_auth)
         if args.store is None:
             if args.schema is not None:
                 raise StoreURLError("--schema applies to PostgreSQL stores only")
@@ -67,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 <= args.port <= 65535:
             raise ListenError(f"port must be between 0 and 65535, got {args.port}")
         sock = bind_socket(args.host, args.port)
-    except (UnknownFaultError, StoreURLError, ListenError) as error:
+    except (UnknownFaultError, BasicAuthError, StoreURLError, ListenError) as error:
         _remove(temp_dir)
         return _fail(str(error), EXIT_USAGE)
     settings = ShopSettings(
@@ -76,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         ready_file=args.ready_file,
         log_level=args.log_level,
         access_log=args.access_log,
+        basic_auth=basic_auth,
     )
     try:
         asyncio.run(serve(settings, sock))

@@ -41,6 +41,7 @@ class DemoShopProcess:
         host: str = "127.0.0.1",
         port: int = 0,
         startup_timeout: float = 20.0,
+        basic_auth: str | None = None,
     ) -> None:
         self.store = store
         self.schema = schema
@@ -48,6 +49,7 @@ class DemoShopProcess:
         self.host = host
         self.port = port
         self.startup_timeout = startup_timeout
+        self.basic_auth = basic_auth  # "user:pass": the shop then requires it on every route but /health
         self.process: subprocess.Popen[bytes] | None = None
         self._url: str | None = None
         self._work_dir: Path | None = None
@@ -69,6 +71,8 @@ class DemoShopProcess:
             command += ["--schema", self.schema]
         for fault in self.faults:
             command += ["--fault", fault]
+        if self.basic_auth is not None:
+            command += ["--basic-auth", self.basic_auth]
         return [*command, "--ready-file", str(ready_file)]
 
     def start(self) -> DemoShopProcess:

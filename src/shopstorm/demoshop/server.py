@@ -24,6 +24,7 @@ from pathlib import Path
 import uvicorn
 
 from shopstorm.demoshop.app import build_app
+from shopstorm.demoshop.basic_auth import BasicAuthCredentials
 from shopstorm.demoshop.faults import FaultSwitches
 from shopstorm.demoshop.store import Store, StoreLocation
 
@@ -40,6 +41,7 @@ class ShopSettings:
     ready_file: Path | None = None
     log_level: str = "warning"
     access_log: bool = False
+    basic_auth: BasicAuthCredentials | None = None
 
 
 class ListenError(OSError):
@@ -85,7 +87,7 @@ async def serve(settings: ShopSettings, sock: socket.socket) -> None:
     """Prepare the store and serve on ``sock`` until SIGINT/SIGTERM; raises StoreUnreachableError."""
     store = Store(settings.location)
     config = uvicorn.Config(
-        build_app(store, settings.faults),
+        build_app(store, settings.faults, settings.basic_auth),
         log_level=settings.log_level,
         access_log=settings.access_log,
         lifespan="off",

@@ -19,22 +19,29 @@ __all__ = [
     "journey_timer",
     "journeys_of",
     "resolve_mix",
-    "shopper_for",
+    "shoppers_for",
 ]
 
 
-def _builtin_shoppers() -> dict[str, dict[str, type[ShopstormUser]]]:
+Shoppers = tuple[type[ShopstormUser], ...]
+
+
+def _builtin_shoppers() -> dict[str, dict[str, Shoppers]]:
+    from shopstorm.journeys.storefront import StorefrontReturningUser, StorefrontVisitor
     from shopstorm.journeys.webshop import WebshopConsistencyShopper, WebshopStressShopper
 
-    return {"webshop": {"stress": WebshopStressShopper, "consistency": WebshopConsistencyShopper}}
+    return {
+        "webshop": {"stress": (WebshopStressShopper,), "consistency": (WebshopConsistencyShopper,)},
+        "storefront": {"funnel": (StorefrontVisitor, StorefrontReturningUser)},
+    }
 
 
-# target name → mix name → shopper class; a target's first mix is its default.
-SHOPPERS: dict[str, dict[str, type[ShopstormUser]]] = _builtin_shoppers()
+# target name → mix name → its shopper classes (Locust weighs them by their `weight`); the first mix is the default.
+SHOPPERS: dict[str, dict[str, Shoppers]] = _builtin_shoppers()
 
 
-def shopper_for(target_name: str, mix: str | None = None) -> type[ShopstormUser]:
-    """The shopper class (its journeys are the mix) of a built-in target's mix, or of its default mix."""
+def shoppers_for(target_name: str, mix: str | None = None) -> Shoppers:
+    """The shopper classes (their journeys are the mix) of a built-in target's mix, or of its default mix."""
     mixes = SHOPPERS.get(target_name)
     if mixes is None:
         raise UsageError(f"unknown target {target_name!r} (targets: {', '.join(SHOPPERS)})")
