@@ -9,9 +9,11 @@ pauses with no transaction held, then writes back an absolute value computed fro
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Column, Table, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shopstorm.demoshop.errors import ApiError, not_found
 from shopstorm.demoshop.faults import FaultSwitches, lost_update_pause
@@ -30,6 +32,18 @@ class Counter:
 
 STOCK = Counter(items, items.c.stock, "item", "stock")
 CREDIT = Counter(users, users.c.credit, "user", "credit")
+
+
+async def take_stock(conn: AsyncConnection, lines: Iterable[tuple[str, int]]) -> str | None:
+    """Inside the caller's transaction, take each line's units if that much is in stock; the id of the first item
+    short of stock, or None when every line was taken. The caller rolls back on a shortfall."""
+    for item_id, quantity in lines:
+        taken = await conn.execute(
+            update(items).where(items.c.id == item_id, items.c.stock >= quantity).values(stock=items.c.stock - quantity)
+        )
+        if taken.rowcount != 1:
+            return item_id
+    return None
 
 
 async def change_counter(store: Store, faults: FaultSwitches, counter: Counter, entity_id: str, delta: int) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shopstorm.demoshop.balances import take_stock
 from shopstorm.demoshop.errors import ApiError, not_found
 from shopstorm.demoshop.faults import FaultSwitches, lost_update_pause
 from shopstorm.demoshop.orders import lock_order, refuse_paid
@@ -45,12 +46,9 @@ async def _settle(conn: AsyncConnection, faults: FaultSwitches, order_id: str) -
     if order.paid and not faults.double_charge:
         raise refuse_paid(order_id)
     lines = await _lines(conn, order_id)
-    for item_id, quantity in lines:
-        taken = await conn.execute(
-            update(items).where(items.c.id == item_id, items.c.stock >= quantity).values(stock=items.c.stock - quantity)
-        )
-        if taken.rowcount != 1:
-            raise _out_of_stock(item_id)
+    short = await take_stock(conn, lines)
+    if short is not None:
+        raise _out_of_stock(short)
     total_cost = int(order.total_cost)
     charged = await conn.execute(
         update(users)

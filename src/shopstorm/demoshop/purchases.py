@@ -35,8 +35,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shopstorm.demoshop import sessions
+from shopstorm.demoshop.balances import take_stock
 from shopstorm.demoshop.catalog import Catalog
-from shopstorm.demoshop.store import Store, items, metadata
+from shopstorm.demoshop.store import Store, metadata
 
 SHIPPING_PRICES = {"standard": 0, "express": 5}
 FULLY_CHARGED = "fully-charged"
@@ -170,14 +171,8 @@ async def pay(store: Store, token: str, charge_status: str) -> PaymentOutcome | 
                 return PaymentOutcome.ALREADY_PAID
             if charge_status != FULLY_CHARGED:
                 return PaymentOutcome.DECLINED
-            for line in await _lines(conn, token):
-                taken = await conn.execute(
-                    update(items)
-                    .where(items.c.id == line.item_id, items.c.stock >= line.quantity)
-                    .values(stock=items.c.stock - line.quantity)
-                )
-                if taken.rowcount != 1:
-                    raise _OutOfStock
+            if await take_stock(conn, [(line.item_id, line.quantity) for line in await _lines(conn, token)]):
+                raise _OutOfStock
             await conn.execute(
                 insert(storefront_payments).values(
                     id=uuid.uuid4().hex,
