@@ -178,7 +178,6 @@ def parse_stages_text(value: Any) -> str:
 def parse_gate_texts(value: Any) -> tuple[str, ...]:
     """Gate texts from flags (a list), an environment variable (``;``-separated) or the settings file (a list or a
     ``[gates]`` table); every gate is parsed here, so a typo fails before any load."""
-    from shopstorm.errors import UsageError as GateError
     from shopstorm.gates import gates_from_settings_table, parse_gates
 
     if isinstance(value, Mapping):
@@ -189,7 +188,7 @@ def parse_gate_texts(value: Any) -> tuple[str, ...]:
         texts = [part for part in str(value).split(";") if part.strip()]
     try:
         parse_gates(texts)
-    except GateError as error:
+    except UsageError as error:
         raise ValueError(str(error)) from None
     return tuple(texts)
 

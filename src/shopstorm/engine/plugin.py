@@ -176,10 +176,10 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     RUN.started, RUN.stopped = time.time(), None
     if not isinstance(runner, MasterRunner):  # processes that run shoppers pace them and watch their CPU
         _pace(environment, t0, share)
-        RUN.samplers.append(samplers.start(samplers.sample_cpu))
+        RUN.samplers.append(gevent.spawn(samplers.sample_cpu))
     if not _is_worker(environment):
         RUN.timeseries = []
-        RUN.samplers.append(samplers.start(samplers.sample_timeseries, runner, RUN.timeseries, RUN.started))
+        RUN.samplers.append(gevent.spawn(samplers.sample_timeseries, runner, RUN.timeseries, RUN.started))
         if options and options.headless:
             live.start(environment, RUN.started, settings.run_time)
 

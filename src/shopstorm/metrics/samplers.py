@@ -14,7 +14,6 @@ from typing import Any
 
 import gevent
 import psutil
-from gevent import Greenlet
 
 from shopstorm.metrics.measurements import MEASUREMENTS
 
@@ -58,10 +57,6 @@ def sample_cpu() -> None:
         lag = time.monotonic() - asleep - CPU_INTERVAL
         percent = process.cpu_percent(interval=None)
         MEASUREMENTS.record_cpu(percent, percent > SATURATED_PERCENT or lag > SATURATED_LAG)
-
-
-def start(function: Any, *args: Any) -> Greenlet:
-    return gevent.spawn(function, *args)
 
 
 def generator_health(cpu: dict[str, Any]) -> dict[str, Any]:

@@ -9,14 +9,15 @@ request. See docs/targets/storefront.md for the selectors and field names, and h
 
 from __future__ import annotations
 
+import base64
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import gevent
 import requests
-from lxml.cssselect import CSSSelector
 
 from shopstorm.errors import TargetUnreachable, UsageError
 from shopstorm.settings import Settings
@@ -181,7 +182,8 @@ class StorefrontTarget(Target):
         category_paths = [urlsplit(link).path for link in home.links(self.selectors.category_link)]
         product_paths = {urlsplit(link).path for link in home.links(self.selectors.product_link)}
         for path in category_paths:
-            product_paths |= {urlsplit(link).path for link in self._get(session, path).links("a.product")}
+            listed = self._get(session, path).links(self.selectors.product_link)
+            product_paths |= {urlsplit(link).path for link in listed}
         products = []
         for path in sorted(product_paths)[:MAX_PRODUCTS]:
             page = self._get(session, path)
@@ -208,19 +210,18 @@ class StorefrontTarget(Target):
 
     def shopper(self, http: Any) -> StorefrontShopper:
         if self.auth:
-            http.auth_header = requests.auth._basic_auth_str(*self.auth)
+            user, password = self.auth
+            http.auth_header = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         browser = Browser(http, self.base_url, NAME_FOR, pause=self.form_pause)
         return StorefrontShopper(browser, self)
 
     def form_pause(self) -> None:
         """A shopper reading and filling a form: 1-3 s, divided by --user-speed."""
-        import gevent
-
         gevent.sleep(random.uniform(1.0, 3.0) / self.settings.user_speed)
 
 
 def _number(page: Page, selector: str, attribute: str) -> int | None:
-    found = CSSSelector(selector)(page.tree)
+    found = page.all(selector)
     try:
         return int(found[0].get(attribute)) if found else None
     except (TypeError, ValueError):
