@@ -233,6 +233,15 @@ def test_request_selectors_match_names_case_insensitively_with_or_without_the_me
     ]
 
 
+def test_a_quoted_selector_matches_that_whole_name_only() -> None:
+    # the fragment /orders/checkout/[order_id] also matches GET …/[order_id]/status; the quoted name does not
+    assert results_for('"/orders/checkout/[order_id]" p95<900ms', '"post /orders/checkout/[order_id]" p95<800ms') == [
+        (True, "p95 812.3 ms on POST /orders/checkout/[order_id]"),
+        (False, "p95 812.3 ms on POST /orders/checkout/[order_id]"),
+    ]
+    assert results_for('"/orders/checkout" p95<900ms') == [(False, "no request matched '\"/orders/checkout\"'")]
+
+
 def test_a_gate_whose_selector_matches_nothing_fails() -> None:
     assert results_for("refund p95<800ms", "journey:refund count>0") == [
         (False, "no request matched 'refund'"),

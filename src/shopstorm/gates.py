@@ -62,7 +62,8 @@ class Gate:
 
     text: str
     selector_kind: SelectorKind
-    selector: str  # request or journey name fragment, matched ignoring case; "" for total, audit and load gates
+    selector: str  # request or journey name fragment, or "a whole name" in double quotes, matched ignoring case;
+    # "" for total, audit and load gates
     metric: str  # p95, fail_ratio, count, rps, violations, an audit invariant, dropped
     op: str
     threshold: float
@@ -205,10 +206,16 @@ def _row_value(metric: str, row: Mapping[str, Any], source: SelectorKind) -> flo
 
 
 def _matches(selector: str, row: Mapping[str, Any], source: SelectorKind) -> bool:
+    """A name fragment matches every name containing it; a name in double quotes matches that name only."""
     selector = selector.lower()
-    if source == "journey":
-        return selector in row["name"].lower()
-    return selector in row["name"].lower() or selector in f"{row['method']} {row['name']}".lower()
+    names = (
+        [row["name"].lower()]
+        if source == "journey"
+        else [row["name"].lower(), f"{row['method']} {row['name']}".lower()]
+    )
+    if len(selector) > 1 and selector[0] == selector[-1] == '"':
+        return selector[1:-1] in names
+    return any(selector in name for name in names)
 
 
 def _label(row: Mapping[str, Any], source: SelectorKind) -> str:

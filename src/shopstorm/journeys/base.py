@@ -25,6 +25,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any, ClassVar
 
 import gevent
@@ -34,7 +35,7 @@ from locust.exception import StopUser
 
 from shopstorm.errors import UsageError
 from shopstorm.metrics.arrivals import PACING
-from shopstorm.metrics.journeys import journey_timer
+from shopstorm.metrics.journeys import journey_ended
 from shopstorm.settings import Settings
 from shopstorm.targets.base import JourneyFailed, Target
 
@@ -61,7 +62,7 @@ def journey(weight: int = 1, *, name: str | None = None) -> Callable[[Callable],
 
         @functools.wraps(method)
         def run(user: ShopstormUser) -> None:
-            intended = None
+            intended, started_wall = None, 0.0
             if PACING.paced:  # an open model or an iteration budget; otherwise nothing to claim
                 start = PACING.next_start()
                 if start is None:
@@ -69,11 +70,18 @@ def journey(weight: int = 1, *, name: str | None = None) -> Callable[[Callable],
                 if PACING.open_model:
                     intended = start
                     gevent.sleep(max(0.0, start - time.time()))
+                    started_wall = time.time()
+            # journey_timer's work, without an object per journey: this runs once per journey of every shopper
+            started = perf_counter()
             try:
-                with journey_timer(journey_name, intended_start=intended):
-                    method(user)
-            except JourneyFailed:
-                pass  # recorded by the timer; the failed request is in Locust's statistics with its reason
+                method(user)
+            except JourneyFailed as failed:  # the failed request is in Locust's statistics with its reason
+                journey_ended(journey_name, started, failed, intended, started_wall)
+            except BaseException as error:
+                journey_ended(journey_name, started, error, intended, started_wall)
+                raise
+            else:
+                journey_ended(journey_name, started, None, intended, started_wall)
 
         doc = (method.__doc__ or "").strip().splitlines()
         setattr(run, JOURNEY_MARK, JourneySpec(journey_name, weight, doc[0] if doc else ""))

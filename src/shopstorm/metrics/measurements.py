@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-from shopstorm.metrics.histograms import HistogramSet, new_histogram
+from shopstorm.metrics.histograms import HistogramSet
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Measurements:
 
     def __init__(self, ships: bool = False) -> None:
         self.ships = ships
-        self.requests = HistogramSet(ships)
+        self.requests = HistogramSet(ships, window=True)  # its window: every request since the last sample
         self.journeys = HistogramSet(ships)  # service time: from the journey's actual start
         self.journeys_intended = HistogramSet(ships)  # open model: from the journey's intended start
         self.journey_outcomes: dict[str, Outcomes] = {}
@@ -58,19 +58,18 @@ class Measurements:
         self.funnel: Counter[str] = Counter()  # journeys that reached each funnel step
         self.requests_by_worker: dict[str, int] = {}  # on the master: who measured what
         self.cpu: dict[str, CpuHealth] = {}  # per load process ("" for this one)
-        self.window = new_histogram()  # every request since the last time-series sample
-        self.window_counts: Counter[str] = Counter()  # "requests", "failures" since the last sample
+        self.window_failures = 0  # failed requests since the last time-series sample
         self._outcome_delta: dict[str, Outcomes] = {}
         self._delta_counts: Counter[str] = Counter()
-        self._delta_window = new_histogram()
 
     def record_request(self, name: str, milliseconds: float, failed: bool = False) -> None:
-        micros = self.requests.record(name, milliseconds)
-        (self._delta_window if self.ships else self.window).record_value(micros)
-        counts = self._delta_counts if self.ships else self.window_counts
-        counts["requests"] += 1
+        # The request count is the window's: every request lands in it once.
+        self.requests.record(name, milliseconds)
         if failed:
-            counts["failures"] += 1
+            if self.ships:
+                self._delta_counts["failures"] += 1
+            else:
+                self.window_failures += 1
 
     def record_journey(
         self, name: str, milliseconds: float, failure: str | None = None, intended_ms: float | None = None
@@ -78,7 +77,10 @@ class Measurements:
         self.journeys.record(name, milliseconds)
         if intended_ms is not None:
             self.journeys_intended.record(name, intended_ms)
-        outcomes = (self._outcome_delta if self.ships else self.journey_outcomes).setdefault(name, Outcomes())
+        table = self._outcome_delta if self.ships else self.journey_outcomes
+        outcomes = table.get(name)
+        if outcomes is None:
+            outcomes = table[name] = Outcomes()
         if failure is None:
             outcomes.ok += 1
         else:
@@ -103,23 +105,26 @@ class Measurements:
 
     def take_delta(self) -> dict:
         """What this process measured since the last call (for ``report_to_master``)."""
+        requests = self.requests.take_delta()
+        window = self.requests.take_window()
+        if window.get_total_count():
+            self._delta_counts["requests"] += window.get_total_count()
         delta = {
-            "requests": self.requests.take_delta(),
+            "requests": requests,
             "journeys": self.journeys.take_delta(),
             "journeys_intended": self.journeys_intended.take_delta(),
             "journey_outcomes": {name: o.as_dict() for name, o in self._outcome_delta.items()},
             "counts": dict(self._delta_counts),
-            "window": self._delta_window.encode().decode("ascii") if self._delta_window.get_total_count() else "",
+            "window": window.encode().decode("ascii") if window.get_total_count() else "",
         }
         self._outcome_delta = {}
         self._delta_counts = Counter()
-        self._delta_window = new_histogram()
         return delta
 
     def merge(self, delta: dict, worker: str = "") -> None:
         """Add a worker's delta (on the master)."""
         counts = delta.get("counts", {})
-        self.requests.merge(delta.get("requests", {}))
+        self.requests.merge(delta.get("requests", {}), window=delta.get("window", ""))
         self.journeys.merge(delta.get("journeys", {}))
         self.journeys_intended.merge(delta.get("journeys_intended", {}))
         for name, outcomes in delta.get("journey_outcomes", {}).items():
@@ -130,18 +135,16 @@ class Measurements:
         for key, count in counts.items():
             if key.startswith("funnel:"):
                 self.funnel[key.removeprefix("funnel:")] += count
-        for key in ("requests", "failures"):
-            self.window_counts[key] += counts.get(key, 0)
-        if delta.get("window"):
-            self.window.decode_and_add(delta["window"])
+        self.window_failures += counts.get("failures", 0)
         health = self.cpu.setdefault(worker, CpuHealth())
         health.samples += counts.get("cpu_samples", 0)
         health.saturated += counts.get("cpu_saturated", 0)
 
     def take_window(self) -> tuple[HdrHistogram, dict[str, int]]:
         """The window since the last time-series sample, and start a new one."""
-        window, counts = self.window, dict(self.window_counts)
-        self.window, self.window_counts = new_histogram(), Counter()
+        window = self.requests.take_window()
+        counts = {"requests": window.get_total_count(), "failures": self.window_failures}
+        self.window_failures = 0
         return window, counts
 
     def clear(self, ships: bool | None = None) -> None:
