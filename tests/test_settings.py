@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shopstorm.errors import UsageError
-from shopstorm.settings import load_settings, parse_think_time, parse_timespan, settings_table_markdown
+from shopstorm.setting_values import parse_think_time, parse_timespan
+from shopstorm.settings import load_settings, settings_table_markdown
 
 
 def test_precedence_cli_over_env_over_file_over_defaults(tmp_path):

@@ -2,9 +2,10 @@
 
 A setting is read, highest first, from the command line, a ``SHOPSTORM_<NAME>`` environment variable (or one of
 the seed suites' names, e.g. ``PT_NUM_CLIENTS``), the settings file (``shopstorm.toml``, or ``[tool.shopstorm]``
-in ``pyproject.toml``), and finally its default. Every value goes through the same parser whatever its source,
-so a bad value fails the same way everywhere: one line naming the setting, where it came from and what is
-wrong (:class:`~shopstorm.errors.UsageError`, exit code 2), before any load starts.
+in ``pyproject.toml``), and finally its default. Every value goes through the same parser whatever its source
+(the parsers are in :mod:`shopstorm.setting_values`), so a bad value fails the same way everywhere: one line naming
+the setting, where it came from and what is wrong (:class:`~shopstorm.errors.UsageError`, exit code 2), before
+any load starts.
 
 :data:`FIELDS` is the single table of settings; the README's settings table is generated from it
 (``python -m shopstorm.settings``).
@@ -14,193 +15,30 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from shopstorm.errors import UsageError
-
-# --- value parsers: each takes a str (env, CLI) or a native TOML value and returns the typed value ---------------
-
-
-def parse_positive_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"must be a positive integer, got {value!r}")
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ValueError(f"must be a positive integer, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"must be a positive integer, got {value!r}")
-    return number
-
-
-def parse_non_negative_int(value: Any) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ValueError(f"must be a whole number ≥ 0, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"must be a whole number ≥ 0, got {value!r}")
-    return number
-
-
-def parse_positive_float(value: Any) -> float:
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        raise ValueError(f"must be a positive number, got {value!r}") from None
-    if not number > 0:
-        raise ValueError(f"must be a positive number, got {value!r}")
-    return number
-
-
-_TIMESPAN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
-
-
-def parse_timespan(value: Any) -> int:
-    """Seconds from ``90``, ``90s``, ``1m30s``, ``2h`` (Locust's ``-t`` forms)."""
-    text = str(value).strip().lower()
-    if text.isdigit():
-        seconds = int(text)
-    else:
-        match = _TIMESPAN.match(text)
-        if not text or not match:
-            raise ValueError(f"must be a duration like 30s, 1m or 1h30m, got {value!r}")
-        seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
-    if seconds < 1:
-        raise ValueError(f"must be at least 1s, got {value!r}")
-    return seconds
-
-
-def parse_base_url(value: Any) -> str:
-    """An absolute http(s) URL without query or fragment; trailing slashes are dropped."""
-    text = str(value).strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError:
-        raise ValueError(f"has a malformed port: {value!r}") from None
-    if parts.query or parts.fragment:
-        raise ValueError(f"must not have a query or fragment, got {value!r}")
-    return text.rstrip("/")
-
-
-def parse_think_time(value: Any) -> tuple[float, float]:
-    """``1-3``, ``1,3`` or ``[1, 3]`` seconds; ``0`` for no think time."""
-    is_list = isinstance(value, list | tuple)
-    parts = [str(v) for v in value] if is_list else re.split(r"\s*[-,]\s*", str(value).strip())
-    try:
-        bounds = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"must be seconds as MIN-MAX (e.g. 1-3) or one number, got {value!r}") from None
-    if len(bounds) == 1:
-        bounds = bounds * 2
-    if len(bounds) != 2 or bounds[0] < 0 or bounds[1] < bounds[0]:
-        raise ValueError(f"must be seconds as MIN-MAX with 0 ≤ MIN ≤ MAX, got {value!r}")
-    return bounds[0], bounds[1]
-
-
-def parse_name_list(value: Any) -> tuple[str, ...]:
-    items = value if isinstance(value, list | tuple) else str(value).split(",")
-    names = tuple(str(item).strip() for item in items if str(item).strip())
-    if not names:
-        raise ValueError("must name at least one journey")
-    return names
-
-
-def parse_weights(value: Any) -> dict[str, int]:
-    """``checkout_one=40,admin_restock=0`` or a TOML table ``{checkout_one = 40}``."""
-    if isinstance(value, Mapping):
-        pairs = list(value.items())
-    else:
-        items = value if isinstance(value, list | tuple) else str(value).split(",")
-        pairs = []
-        for item in items:
-            name, sep, weight = str(item).partition("=")
-            if not sep or not name.strip():
-                raise ValueError(f"must be NAME=WEIGHT, got {item!r}")
-            pairs.append((name.strip(), weight))
-    weights: dict[str, int] = {}
-    for name, weight in pairs:
-        try:
-            weights[str(name)] = parse_non_negative_int(weight)
-        except ValueError:
-            raise ValueError(f"weight of {name!r} must be a whole number ≥ 0, got {weight!r}") from None
-    return weights
-
-
-def parse_choice(*choices: str) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        text = str(value).strip().lower()
-        if text not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
-        return text
-
-    return parse
-
-
-def parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"must be true or false, got {value!r}")
-
-
-def parse_fraction(value: Any) -> float:
-    try:
-        number = float(str(value).strip().rstrip("%")) / (100 if str(value).strip().endswith("%") else 1)
-    except ValueError:
-        raise ValueError(f"must be a fraction from 0 to 1 (or a percentage), got {value!r}") from None
-    if not 0 <= number <= 1:
-        raise ValueError(f"must be a fraction from 0 to 1 (or a percentage), got {value!r}")
-    return number
-
-
-def parse_stages_text(value: Any) -> str:
-    """Validated here, kept as text (JSON-friendly); the engine turns it into stages."""
-    from shopstorm.metrics.arrivals import parse_stages
-
-    parse_stages(str(value))
-    return str(value)
-
-
-def parse_gate_texts(value: Any) -> tuple[str, ...]:
-    """Gate texts from flags (a list), an environment variable (``;``-separated) or the settings file (a list or a
-    ``[gates]`` table); every gate is parsed here, so a typo fails before any load."""
-    from shopstorm.gates import gates_from_settings_table, parse_gates
-
-    if isinstance(value, Mapping):
-        texts = gates_from_settings_table(value)
-    elif isinstance(value, list | tuple):
-        texts = [str(item) for item in value]
-    else:
-        texts = [part for part in str(value).split(";") if part.strip()]
-    try:
-        parse_gates(texts)
-    except UsageError as error:
-        raise ValueError(str(error)) from None
-    return tuple(texts)
-
-
-def parse_text(value: Any) -> str:
-    return str(value)
-
-
-def parse_texts(value: Any) -> tuple[str, ...]:
-    items = value if isinstance(value, list | tuple) else str(value).split(",")
-    return tuple(str(item).strip() for item in items if str(item).strip())
-
+from shopstorm.setting_values import (
+    parse_base_url,
+    parse_bool,
+    parse_choice,
+    parse_fraction,
+    parse_gate_texts,
+    parse_name_list,
+    parse_non_negative_int,
+    parse_positive_float,
+    parse_positive_int,
+    parse_stages_text,
+    parse_text,
+    parse_texts,
+    parse_think_time,
+    parse_timespan,
+    parse_weights,
+)
 
 # --- the table of settings ----------------------------------------------------------------------------------------
 
@@ -295,6 +133,50 @@ FIELDS: tuple[Field, ...] = (
         None,
         "HTTP basic auth USER:PASSWORD sent on every request (or $BASIC_AUTH_USER with $BASIC_AUTH_PASSWORD/_PASS)",
         secret=True,
+    ),
+    Field(
+        "api_token",
+        parse_text,
+        None,
+        "checkout-api: bearer token for the shop's API",
+        ("LOAD_TEST_API_TOKEN",),
+        secret=True,
+    ),
+    Field(
+        "product_id",
+        parse_text,
+        None,
+        "checkout-api: the product to check out (default: one the seed creates, demo shop)",
+        ("LOAD_TEST_PRODUCT_ID",),
+    ),
+    Field(
+        "customer_email",
+        parse_text,
+        None,
+        "checkout-api: the customer email of every checkout (default: a unique one per checkout)",
+        ("LOAD_TEST_CUSTOMER_EMAIL",),
+    ),
+    Field(
+        "provider_secret",
+        parse_text,
+        None,
+        "checkout-api: the shop's Stripe webhook secret, to sign the provider events of the inbound_payment journey",
+        secret=True,
+    ),
+    Field("webhooks", parse_bool, True, "checkout-api: receive and verify the shop's webhooks during the run"),
+    Field(
+        "webhook_url",
+        parse_base_url,
+        None,
+        "checkout-api: the URL the shop should post webhooks to, when it cannot reach this machine's loopback "
+        "receiver directly (a tunnel to --webhook-port)",
+    ),
+    Field("webhook_port", parse_non_negative_int, 0, "checkout-api: the receiver's port on 127.0.0.1 (0: a free one)"),
+    Field(
+        "settle_timeout",
+        parse_positive_float,
+        30.0,
+        "checkout-api: seconds a confirmed checkout may take to settle (the settle step's polling, the audit's wait)",
     ),
     Field("user_speed", parse_positive_float, 1.0, "storefront: form-filling pauses last 1-3 s divided by this"),
     Field("request_timeout", parse_positive_float, 30.0, "seconds before a request counts as failed (unknown)"),
@@ -404,6 +286,14 @@ class Settings:
     gates: tuple[str, ...] = ()
     junit: str | None = None
     basic_auth: str | None = None
+    api_token: str | None = None
+    product_id: str | None = None
+    customer_email: str | None = None
+    provider_secret: str | None = None
+    webhooks: bool = True
+    webhook_url: str | None = None
+    webhook_port: int = 0
+    settle_timeout: float = 30.0
     user_speed: float = 1.0
     request_timeout: float = 30.0
     seed_items: int = 100
@@ -522,11 +412,32 @@ def load_settings(
             continue
         spec = FIELDS_BY_NAME[name]
         values[name] = _parse(spec, value, "on the command line")
+    values["gates"] = (*values["gates"], *_threshold_gates(environ))
 
     settings = Settings(**values)
     if (settings.run_time or settings.open_model or settings.iterations) and not settings.headless:
         settings = replace(settings, headless=True)
     return settings
+
+
+# Polar's load-test thresholds (ms), each a p95 gate on the request it names.
+THRESHOLD_GATES = {
+    "LOAD_TEST_CHECKOUT_CREATE_THRESHOLD": '"POST /v1/checkouts/client/" p95<{}ms',
+    "LOAD_TEST_CHECKOUT_CONFIRM_THRESHOLD": '"POST /v1/checkouts/client/[client_secret]/confirm" p95<{}ms',
+    "LOAD_TEST_CHECKOUT_LIST_THRESHOLD": '"GET /v1/checkouts/client/[client_secret]" p95<{}ms',
+}
+
+
+def _threshold_gates(environ: Mapping[str, str]) -> list[str]:
+    gates = []
+    for name, gate in THRESHOLD_GATES.items():
+        if environ.get(name, "").strip():
+            try:
+                milliseconds = parse_positive_float(environ[name])
+            except ValueError as error:
+                raise UsageError(f"${name}: {error} (milliseconds)") from None
+            gates.append(gate.format(f"{milliseconds:g}"))
+    return gates
 
 
 def settings_table_markdown() -> str:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from shopstorm.metrics.measurements import MEASUREMENTS, Measurements
-from shopstorm.settings import parse_timespan
+from shopstorm.setting_values import parse_timespan
 
 _STAGE = re.compile(r"^\s*(?P<span>[0-9hms]+)\s*:\s*(?P<rate>[0-9.]+)\s*$")
 
