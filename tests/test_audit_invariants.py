@@ -12,7 +12,7 @@ from typing import Any
 
 from shopstorm.audit.findings import INVARIANTS, Finding
 from shopstorm.audit.invariants import AuditResult, check
-from shopstorm.audit.ledger import Entry
+from shopstorm.audit.ledger import STOPPED, Entry
 from shopstorm.audit.state import Baseline, ItemState, OrderState, ShopState, UserState
 from shopstorm.targets.base import Outcome
 
@@ -85,7 +85,12 @@ def test_a_correct_history_passes_every_invariant():
     assert result.checkouts == {"acknowledged": 3, "refused": 2, "unknown": 0}
     report = result.as_dict()
     assert report["verdict"] == "pass"
-    assert [row["invariant"] for row in report["invariants"]] == list(INVARIANTS)
+    # a webshop shows no payments and no confirmation pages, and has no checkout sessions: only these apply to it
+    assert [row["invariant"] for row in report["invariants"]] == [
+        "stock_conserved", "credit_conserved", "nothing_negative", "no_oversell", "acknowledged_order_paid",
+        "refused_order_unpaid", "order_charged_once", "state_readable",
+    ]  # fmt: skip
+    assert set(INVARIANTS) > {row["invariant"] for row in report["invariants"]}
     assert all(row["holds"] and row["checked"] > 0 for row in report["invariants"])
     assert summary(result, "stock_conserved")["checked"] == 1
     assert summary(result, "credit_conserved")["checked"] == 5
@@ -333,3 +338,91 @@ def test_report_shows_first_worst_and_last_finding_of_an_invariant():
     assert acknowledged["last"]["entity"] == "order o0"
     assert [row["entity"] for row in acknowledged["all"]] == ["order o2", "order o1", "order o0"]
     assert result.as_dict()["verdict"] == "fail"
+
+
+# --- a storefront: card payments instead of credit, a confirmation page, products the seed may not have seen ---
+
+
+def storefront_seed(stock: int = 3) -> Baseline:
+    return Baseline(stock={"i0": stock}, credit_tracked=False, all_items_seeded=False, confirmation_required=True)
+
+
+def storefront_after(stock_left: int, paid: Collection[int], payments: dict[int, tuple[int, ...]] | None = None,
+                     orders: int = 5, extra_lines: dict[int, str] | None = None) -> ShopState:  # fmt: skip
+    """Order ``oN`` (shopper ``sN@example.test``) holds one unit of i0 (or of another item); paid orders were
+    charged their total once unless ``payments`` says otherwise."""
+    payments = payments or {}
+    extra_lines = extra_lines or {}
+    states = {}
+    for n in range(orders):
+        charged = payments.get(n, (PRICE,) if n in paid else ())
+        states[f"o{n}"] = OrderState(f"s{n}@example.test", n in paid, ((extra_lines.get(n, "i0"), 1),), PRICE, charged)
+    return ShopState(items={"i0": ItemState(stock_left, PRICE)}, orders=states)
+
+
+def payment(n: int, outcome: Outcome, detail: str | None = None) -> Entry:
+    shown = (
+        detail or {"ok": "confirmation shown: paid", "refused": "HTTP 200 out_of_stock", "unknown": "HTTP 500"}[outcome]
+    )
+    return Entry("checkout", f"o{n}", f"s{n}@example.test", PRICE, outcome, shown, float(n))
+
+
+def placed(n: int) -> Entry:
+    return Entry("order", f"o{n}", f"s{n}@example.test", 0, "ok", "HTTP 200", float(n) - 0.5)
+
+
+def test_a_correct_storefront_passes_and_has_no_credit_invariant():
+    ledger = [placed(n) for n in range(5)] + [payment(n, "ok") for n in range(3)]
+    ledger += [payment(3, "refused"), placed(5)]  # orders 4 and 5 were placed and never paid for
+    state = storefront_after(stock_left=0, paid={0, 1, 2}, orders=6)
+    result = check(storefront_seed(), ledger, state)
+
+    assert result.violations == 0, violated(result)
+    names = [row["invariant"] for row in result.as_dict()["invariants"]]
+    assert "credit_conserved" not in names
+    assert {"paid_order_charged_once", "paid_order_confirmed", "stock_conserved"} <= set(names)
+    assert summary(result, "paid_order_charged_once")["checked"] == 6
+
+
+def test_a_paid_order_charged_twice_or_for_the_wrong_amount_is_found():
+    ledger = [placed(n) for n in range(3)] + [payment(n, "ok") for n in range(3)]
+    state = storefront_after(stock_left=0, paid={0, 1, 2}, payments={0: (PRICE, PRICE), 1: (PRICE + 4,)}, orders=3)
+    result = check(storefront_seed(), ledger, state)
+
+    assert violated(result) == {"paid_order_charged_once": 2}
+    twice = result.findings["paid_order_charged_once"][0]
+    assert (twice.entity, twice.expected, twice.observed) == ("order o0", "1 payment of 1", "2 payments: 1, 1")
+    assert twice.entries  # the ledger entries of the order prove who was told what
+
+
+def test_an_unpaid_order_with_a_payment_is_found():
+    ledger = [placed(0), payment(0, "refused")]
+    state = storefront_after(stock_left=3, paid=set(), payments={0: (PRICE,)}, orders=1)
+    assert violated(check(storefront_seed(), ledger, state)) == {"paid_order_charged_once": 1}
+
+
+def test_a_payment_taken_but_answered_with_an_error_is_a_paid_order_never_confirmed():
+    ledger = [placed(0), payment(0, "unknown"), placed(1), payment(1, "ok")]
+    result = check(storefront_seed(), ledger, storefront_after(stock_left=1, paid={0, 1}, orders=2))
+
+    assert violated(result) == {"paid_order_confirmed": 1}
+    finding = the_finding(result, "paid_order_confirmed")
+    assert finding.entity == "order o0" and [e.outcome for e in finding.entries] == ["ok", "unknown"]
+    assert result.unknowns["checkout"].happened == 1
+
+
+def test_a_payment_cut_off_by_the_end_of_the_run_is_counted_apart_not_held_against_the_shop():
+    ledger = [placed(0), payment(0, "unknown", detail=STOPPED)]
+    result = check(storefront_seed(), ledger, storefront_after(stock_left=2, paid={0}, orders=1))
+
+    assert result.violations == 0
+    assert result.checkouts["cut_off"] == 1
+
+
+def test_products_the_seed_never_saw_are_left_unchecked_not_reported_missing():
+    ledger = [placed(0), payment(0, "ok"), placed(1), payment(1, "ok")]
+    state = storefront_after(stock_left=2, paid={0, 1}, orders=2, extra_lines={1: "i9"})
+    result = check(storefront_seed(), ledger, state)
+
+    assert result.violations == 0, violated(result)
+    assert result.as_dict()["unchecked"] == {"items": 1}

@@ -32,9 +32,14 @@ def test_the_shop_refuses_a_post_without_its_csrf_token(demo_shop):
 def test_funnel_mix_runs_without_unexpected_failures_and_the_funnel_adds_up(demo_shop, tmp_path, store):
     shop = demo_shop(store)
     out = tmp_path / "out"
-    result = storefront_run(shop.url, out, "-u", "10", "-r", "10", "-t", "12s", *FAST)
+    result = storefront_run(shop.url, out, "-u", "10", "-r", "10", "-t", "12s", *FAST, "--audit")
     assert result.returncode == 0, result.stdout[-3000:]
     summary = read_summary(out)
+    audit = {row["invariant"]: row for row in summary["audit"]["invariants"]}
+    assert summary["audit"]["verdict"] == "pass", summary["audit"]
+    assert audit["stock_conserved"]["checked"] == 20  # every seeded product, re-read from its page
+    assert audit["paid_order_charged_once"]["checked"] >= summary["audit"]["checkouts"]["acknowledged"] > 0
+    assert "credit_conserved" not in audit  # a storefront's shoppers pay by card, not from credit
     journeys = journeys_by_name(summary)
     assert set(journeys) == JOURNEYS, set(journeys)
     for name, row in journeys.items():
@@ -53,6 +58,26 @@ def test_funnel_mix_runs_without_unexpected_failures_and_the_funnel_adds_up(demo
     names = {row["name"] for row in summary["requests"]}
     assert {"/products/[slug]/", "/products/[slug]/add/", "/checkout/payment/[token]/", "/orders/[token]/"} <= names
     assert "Funnel (journeys reaching each step)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("fault", "invariant"),
+    [("double-charge", "paid_order_charged_once"), ("error-after-commit", "paid_order_confirmed")],
+)
+def test_the_audit_catches_a_storefront_that_charges_twice_or_errs_after_taking_the_money(
+    demo_shop, tmp_path, fault, invariant
+):
+    shop = demo_shop("sqlite", faults=[fault])
+    out = tmp_path / "out"
+    result = storefront_run(shop.url, out, "-u", "6", "-r", "6", "-t", "6s", *FAST, "--journey", "buy", "--audit")
+    assert result.returncode == 3, result.stdout[-3000:]
+    audit = read_summary(out)["audit"]
+    violated = {row["invariant"]: row for row in audit["invariants"] if not row["holds"]}
+    assert set(violated) == {invariant}, violated
+    worst = violated[invariant]["worst"]
+    assert worst["entity"].startswith("order ") and worst["ledger"], worst  # the shopper's side of it, as evidence
+    assert violated[invariant]["count"] >= 5
+    assert f"FAIL {invariant}" in result.stdout
 
 
 def test_two_processes_200_shoppers_never_collide_on_an_email(demo_shop, tmp_path):

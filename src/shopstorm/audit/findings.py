@@ -22,6 +22,13 @@ INVARIANTS: dict[str, str] = {
     "acknowledged_order_paid": "every checkout the shop acknowledged reads back paid",
     "refused_order_unpaid": "every order whose checkouts were all refused reads back unpaid",
     "order_charged_once": "the shop acknowledged at most one checkout per order",
+    "paid_order_charged_once": "every paid order was charged exactly once, for its total; an unpaid one never",
+    "paid_order_confirmed": "every order that reads back paid was shown to its shopper as paid",
+    "confirm_settled": "every confirm the shop acknowledged ended succeeded or failed in time (stuck: its age)",
+    "one_order_per_checkout": "every succeeded checkout has exactly one order, for its amount; any other checkout none",
+    "order_paid_once": "every succeeded checkout produced exactly one order.paid webhook (after dedupe by webhook-id)",
+    "no_event_unsettled": "no order.paid webhook for a checkout that did not succeed",
+    "signatures_valid": "every webhook delivery carried a valid Standard Webhooks signature",
     "state_readable": "every seeded or touched item, user and order could be read back",
 }
 

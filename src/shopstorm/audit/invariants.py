@@ -12,6 +12,11 @@ totals of those orders (as read back) are what stock and credit conservation exp
 
 An entity the audit needs (a seeded or touched item or user, a seeded or checked-out order) that the state neither
 holds nor lists as unreadable is reported under ``state_readable`` as missing: it is never passed unchecked.
+
+Where the shop shows an order's payments, a paid order must have exactly one, for its total, and an unpaid one none.
+Where the baseline says so (a storefront), an order that reads back paid must have been shown to its shopper as
+paid; orders whose payment was cut off by the end of the run are counted apart, not held against the shop.
+Invariants that do not apply to the shop (credit without accounts, payments it does not show) are left out.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from itertools import combinations
 from typing import Any
 
 from shopstorm.audit.findings import INVARIANTS, Finding, summarize
-from shopstorm.audit.ledger import Entry
-from shopstorm.audit.state import Baseline, ShopState
+from shopstorm.audit.ledger import STOPPED, Entry
+from shopstorm.audit.state import Baseline, OrderState, ShopState
 
 MAX_UNKNOWNS_TO_RESOLVE = 12  # 2^12 combinations per entity; beyond that, unknowns stay undecidable
 EVIDENCE_PER_ENTITY = 6  # checkout entries kept as evidence per item or user
@@ -47,6 +52,7 @@ class AuditResult:
     checked: dict[str, int]
     unknowns: dict[str, Resolution]
     checkouts: dict[str, int]
+    unchecked: dict[str, int] = field(default_factory=dict)
 
     @property
     def violations(self) -> int:
@@ -56,9 +62,12 @@ class AuditResult:
         return {
             "verdict": "pass" if self.violations == 0 else "fail",
             "violations": self.violations,
-            "invariants": [summarize(name, self.findings[name], self.checked[name]) for name in INVARIANTS],
+            "invariants": [
+                summarize(name, self.findings[name], self.checked[name]) for name in INVARIANTS if name in self.checked
+            ],
             "unknowns": {kind: resolution.as_dict() for kind, resolution in self.unknowns.items()},
             "checkouts": dict(self.checkouts),
+            "unchecked": dict(self.unchecked),
         }
 
 
@@ -123,6 +132,7 @@ def check(baseline: Baseline, entries: Iterable[Entry], state: ShopState) -> Aud
     findings: dict[str, list[Finding]] = {name: [] for name in INVARIANTS}
     unknowns = {"checkout": Resolution(), "stock": Resolution(), "funds": Resolution()}
     tally = Counter()
+    payments_checked = 0
 
     for (kind, entity), reason in sorted(state.unreadable.items()):
         findings["state_readable"].append(
@@ -183,6 +193,27 @@ def check(baseline: Baseline, entries: Iterable[Entry], state: ShopState) -> Aud
                 findings["refused_order_unpaid"].append(
                     Finding("refused_order_unpaid", f"order {order_id}", "unpaid", "paid", order.total, evidence, note)
                 )
+        if order.payments is not None:
+            payments_checked += 1
+            _check_payments(order_id, order, evidence, findings)
+        if baseline.confirmation_required and order.paid and attempts and not acked:
+            cut_off = any(entry.detail == STOPPED for entry in attempts) and all(
+                entry.detail == STOPPED or entry.outcome == "refused" for entry in attempts
+            )
+            if cut_off:  # the run ended mid-payment: the shopper could not be shown anything
+                tally["cut_off"] += 1
+            else:
+                findings["paid_order_confirmed"].append(
+                    Finding(
+                        "paid_order_confirmed",
+                        f"order {order_id}",
+                        "shown as paid",
+                        "never shown as paid",
+                        order.total,
+                        evidence,
+                        "the shop took the payment but its shopper never saw the order confirmed",
+                    )
+                )
         # Evidence for the order's user and items: checkouts that took effect, else the attempts that did not
         # (a refused checkout whose stock vanished is exactly what proves a missing rollback).
         kept = order_evidence if took_effect else attempt_evidence
@@ -197,13 +228,16 @@ def check(baseline: Baseline, entries: Iterable[Entry], state: ShopState) -> Aud
                     acknowledged_units[item_id] += quantity
 
     # Items and users: conservation, nothing negative, no oversell.
-    accounts = (
-        ("stock", "item", books.initial_stock, state.items, taken, "stock_conserved"),
-        ("funds", "user", books.initial_credit, state.users, charged, "credit_conserved"),
-    )
+    accounts = [("stock", "item", books.initial_stock, state.items, taken, "stock_conserved")]
+    if baseline.credit_tracked:
+        accounts.append(("funds", "user", books.initial_credit, state.users, charged, "credit_conserved"))
+    unchecked = Counter()
+    if not baseline.all_items_seeded:  # products the seed never saw: their starting stock is unknown
+        unchecked["items"] = len(set(taken) - set(books.initial_stock))
     checked = Counter()
     for kind, noun, initial, observed_state, expected_gone, invariant in accounts:
-        for entity in sorted(set(initial) | set(expected_gone)):
+        in_scope = set(expected_gone) if kind == "funds" or baseline.all_items_seeded else set()
+        for entity in sorted(set(initial) | in_scope):
             current = observed_state.get(entity)
             evidence = books.evidence[noun, entity] + order_evidence.get((noun, entity), [])
             evidence += attempt_evidence.get((noun, entity), [])[: max(0, EVIDENCE_PER_ENTITY - len(evidence))]
@@ -266,6 +300,33 @@ def check(baseline: Baseline, entries: Iterable[Entry], state: ShopState) -> Aud
         "acknowledged_order_paid": orders_checked,
         "refused_order_unpaid": orders_checked,
         "order_charged_once": len(books.order_user),
+        "paid_order_charged_once": payments_checked,
+        "paid_order_confirmed": orders_checked,
         "state_readable": all_checked + len(findings["state_readable"]),
     }
-    return AuditResult(findings, counts, unknowns, dict(tally))
+    if not baseline.credit_tracked:
+        del counts["credit_conserved"]
+    if not payments_checked:
+        del counts["paid_order_charged_once"]
+    if not baseline.confirmation_required:
+        del counts["paid_order_confirmed"]
+    return AuditResult(findings, counts, unknowns, dict(tally), dict(unchecked))
+
+
+def _check_payments(order_id: str, order: OrderState, evidence: list[Entry], findings: dict[str, list]) -> None:
+    """A paid order was charged once, for its total; an unpaid one was not charged at all."""
+    expected = (order.total,) if order.paid else ()
+    if sorted(order.payments or ()) == list(expected):
+        return
+    charged = sum(order.payments or ())
+    findings["paid_order_charged_once"].append(
+        Finding(
+            "paid_order_charged_once",
+            f"order {order_id}",
+            f"1 payment of {order.total}" if order.paid else "no payment",
+            f"{len(order.payments or ())} payments: {', '.join(map(str, order.payments or ())) or 'none'}",
+            abs(charged - sum(expected)) or 1,
+            evidence,
+            "paid" if order.paid else "unpaid",
+        )
+    )

@@ -14,16 +14,23 @@ stock       item id                 units added
 user        user id                 (a new user starts with credit 0)
 funds       user id                 credit added
 order       order id     user id
-checkout    order id     user id
+checkout    order id     user id    order total, where the shopper saw it
 =========== ============ ========== ===========================================
+
+A storefront's ``checkout`` is the payment form: ``ok`` means the shopper was shown the order's confirmation
+page saying it is paid.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
-from shopstorm.targets.base import Outcome
+from shopstorm.targets.base import JourneyFailed, Outcome, Reply
+
+# The detail of an entry whose call was cut off because the run ended (Locust stopped the shopper mid-call).
+STOPPED = "no answer: shopper stopped"
 
 
 class Entry(NamedTuple):
@@ -50,6 +57,20 @@ class Ledger:
     def record(self, kind: str, entity: str, related: str, amount: int, outcome: Outcome, detail: str) -> None:
         if self.enabled:
             self.entries.append(Entry(kind, entity, related, amount, outcome, detail, time.time()))
+
+    def recorded(self, kind: str, entity: str, related: str, amount: int, send: Callable[[], Reply]) -> Reply:
+        """Make one call (``send``) and record what the shopper was told: the reply's outcome, the failed step's
+        reply, or unknown (STOPPED) when the shopper was stopped before any answer."""
+        reply = None
+        try:
+            reply = send()
+            return reply
+        except JourneyFailed as failed:
+            reply = failed.reply
+            raise
+        finally:
+            outcome, detail = (reply.outcome, reply.detail) if reply else ("unknown", STOPPED)
+            self.record(kind, entity, related, amount, outcome, detail)
 
     def take_delta(self) -> list[list]:
         """Entries recorded since the last call, as plain lists (for ``report_to_master``)."""

@@ -159,8 +159,9 @@ async def place_order(store: Store, catalog: Catalog, session_id: str) -> str | 
     return token
 
 
-async def pay(store: Store, token: str, charge_status: str) -> PaymentOutcome | None:
-    """Pay an order with the dummy gateway; None for an unknown order."""
+async def pay(store: Store, token: str, charge_status: str, charge_twice: bool = False) -> PaymentOutcome | None:
+    """Pay an order with the dummy gateway; None for an unknown order. ``charge_twice`` is the ``double-charge``
+    fault: the gateway call is retried without an idempotency key, so the card is charged twice."""
     try:
         async with store.write() as conn:
             of_token = storefront_orders.c.token == token
@@ -173,14 +174,11 @@ async def pay(store: Store, token: str, charge_status: str) -> PaymentOutcome | 
                 return PaymentOutcome.DECLINED
             if await take_stock(conn, [(line.item_id, line.quantity) for line in await _lines(conn, token)]):
                 raise _OutOfStock
+            charge = {"order_token": token, "amount": int(order.total), "status": charge_status}
+            charges = 2 if charge_twice else 1
             await conn.execute(
-                insert(storefront_payments).values(
-                    id=uuid.uuid4().hex,
-                    order_token=token,
-                    amount=int(order.total),
-                    status=charge_status,
-                    created_at=time.time(),
-                )
+                insert(storefront_payments),
+                [{**charge, "id": uuid.uuid4().hex, "created_at": time.time()} for _ in range(charges)],
             )
             await conn.execute(update(storefront_orders).where(of_token).values(paid=True))
     except _OutOfStock:

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 from shopstorm.demoshop import accounts, sessions
 from shopstorm.demoshop.catalog import CATEGORIES, Catalog, category_name
 from shopstorm.demoshop.csrf import Form, form_route, page_route
+from shopstorm.demoshop.faults import FaultSwitches
 from shopstorm.demoshop.pages import Pages, redirect
 from shopstorm.demoshop.store import Store
 from shopstorm.demoshop.storefront_api import StorefrontApi
@@ -30,11 +31,11 @@ _CATEGORY_LINKS = [{"slug": slug, "name": category_name(slug)} for slug in CATEG
 class Storefront:
     """Handlers of the storefront over one store; ``routes()`` must come before the webshop API's ``/orders``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, faults: FaultSwitches | None = None) -> None:
         self.store = store
         self.catalog = Catalog(store)
         self.pages = Pages()
-        self.checkout = CheckoutPages(store, self.catalog, self.pages)
+        self.checkout = CheckoutPages(store, self.catalog, self.pages, faults or FaultSwitches())
         self.api = StorefrontApi(store)
 
     def routes(self) -> list[BaseRoute]:

@@ -2,8 +2,10 @@
 
 The steps keep what they collect in the session (:mod:`sessions`); a step reached too early redirects to the
 first one still missing (the cart when it is empty). The summary's POST places the order and the payment page
-pays it (:mod:`purchases`), so only those two touch orders, stock and payments. The confirmation page records
-the first time it is shown for a paid order, so an audit can tell a finished purchase from an abandoned one.
+pays it (:mod:`purchases`), so only those two touch orders, stock and payments. Two faults reach the payment:
+``double-charge`` charges the card twice (two payment rows), ``error-after-commit`` answers 500 once paid.
+The confirmation page records the first time it is shown for a paid order, so an audit can tell a finished
+purchase from an abandoned one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from shopstorm.demoshop import purchases, sessions
 from shopstorm.demoshop.accounts import INVALID_EMAIL, MAX_FIELD_LENGTH, is_valid_email, normalize_email
 from shopstorm.demoshop.catalog import Catalog
 from shopstorm.demoshop.csrf import Form, form_route, page_route
+from shopstorm.demoshop.errors import ApiError
+from shopstorm.demoshop.faults import FaultSwitches
 from shopstorm.demoshop.pages import Pages, redirect
 from shopstorm.demoshop.purchases import CHARGE_STATUSES, FULLY_CHARGED, SHIPPING_PRICES, PaymentOutcome
 from shopstorm.demoshop.sessions import CartLine, ShopperSession
@@ -79,10 +83,11 @@ class _Checkout:
 class CheckoutPages:
     """Handlers of the checkout steps, the payment page and the order confirmation."""
 
-    def __init__(self, store: Store, catalog: Catalog, pages: Pages) -> None:
+    def __init__(self, store: Store, catalog: Catalog, pages: Pages, faults: FaultSwitches) -> None:
         self.store = store
         self.catalog = catalog
         self.pages = pages
+        self.faults = faults
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -215,7 +220,9 @@ class CheckoutPages:
             errors.append("Gateway: Select a valid choice.")
         if charge_status not in CHARGE_STATUSES:
             errors.append("Charge status: Select a valid choice.")
-        outcome = None if errors else await purchases.pay(self.store, token, charge_status)
+        outcome = None if errors else await purchases.pay(self.store, token, charge_status, self.faults.double_charge)
+        if outcome is PaymentOutcome.PAID and self.faults.error_after_commit:
+            raise ApiError(500, "internal error")  # error-after-commit: paid, yet the shopper sees an error
         if outcome in (PaymentOutcome.PAID, PaymentOutcome.ALREADY_PAID):
             return redirect(f"/orders/{token}/")
         order = await purchases.find_order(self.store, token)

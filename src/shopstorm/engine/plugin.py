@@ -37,7 +37,6 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from shopstorm import gates
-from shopstorm.audit.invariants import check
 from shopstorm.audit.ledger import LEDGER
 from shopstorm.engine import live
 from shopstorm.errors import ExitCode, ShopstormError
@@ -51,6 +50,7 @@ from shopstorm.settings import Settings, load_settings
 log = logging.getLogger("shopstorm")
 
 RUN_ENV = "SHOPSTORM_RUN"  # set by `shopstorm run`: {"target": name, "settings": json}
+NO_SHOPPERS_GRACE_S = 10.0  # how long a run with no shopper ever reported running waits before it ends
 OPEN_MODEL_LEAD = 1.0  # seconds between the start and the first arrival, for the shoppers to be spawned
 
 
@@ -71,6 +71,7 @@ class RunState:
     watcher: Any = None  # the greenlet that ends a headless run once every shopper has stopped
     active: bool = False  # False when the locustfile has no shopstorm shoppers: the plugin stays out of the way
     environment: Environment | None = None
+    targets: list[Any] = field(default_factory=list)  # this process's targets, one per target class
 
 
 RUN = RunState()
@@ -109,17 +110,19 @@ def _on_init(environment: Environment, **_: Any) -> None:
     try:
         target_name, settings = run_request()
         RUN.active, RUN.settings = True, settings
-        LEDGER.enabled = settings.audit
         targets: dict[type, Any] = {}  # one target per target class, shared by its shoppers, seeded once
         for shopper in shoppers:
             if shopper.target_class not in targets:
                 targets[shopper.target_class] = shopper.target_class(settings)
                 if settings.audit:
-                    targets[shopper.target_class].baseline()  # a target that cannot be audited says so now
+                    targets[shopper.target_class].check_audit()  # a target that cannot be audited says so now
             shopper.target = targets[shopper.target_class]
             shopper.network_timeout = settings.request_timeout
             RUN.mixes[shopper.__name__] = mix = resolve_mix(shopper, settings)
+            shopper.target.check_journeys(mix.weights)
             apply_mix(shopper, mix)
+        RUN.targets = list(targets.values())
+        LEDGER.enabled = settings.audit or any(target.keeps_ledger for target in RUN.targets)
         RUN.target_name = target_name or shoppers[0].target_class.name
         RUN.funnel_steps = next((tuple(s.funnel_steps) for s in shoppers if getattr(s, "funnel_steps", ())), ())
         if _is_worker(environment):
@@ -212,20 +215,41 @@ def _headless(runner: Any) -> bool:
 
 
 def _quit_when_every_shopper_stopped(runner: Any) -> None:
-    """End a headless run whose shoppers all stopped by themselves, instead of idling until the run time."""
+    """End a headless run whose shoppers all stopped by themselves, instead of idling until the run time.
+
+    A master may announce spawning complete before any worker has reported its shoppers (Locust waits about a
+    second for the reports, then goes on): a count of 0 then means "not reported yet", not "all stopped". So the
+    run ends only once shoppers were seen running, or when none has been seen for NO_SHOPPERS_GRACE_S.
+    """
+    waited, seen_running = 0.0, False
     while runner.state in ("spawning", "running"):
-        if runner.user_count == 0:
+        count = runner.user_count
+        seen_running = seen_running or count > 0
+        if count == 0 and (seen_running or waited >= NO_SHOPPERS_GRACE_S):
             log.info("every shopper has stopped: ending the run")
             runner.quit()
             return
         gevent.sleep(0.5)
+        waited += 0.5
 
 
 _request_keys: dict[tuple[str, str], str] = {}  # (method, name) → "METHOD name", built once per name
 
 
 @events.request.add_listener
-def _on_request(request_type: str, name: str, response_time: float, exception: Any = None, **_: Any) -> None:
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    response_length: int = 0,
+    response: Any = None,
+    context: Any = None,
+    exception: Any = None,
+    start_time: float | None = None,
+    url: str | None = None,
+    **_: Any,
+) -> None:
+    # Every keyword Locust fires a request with has a parameter, so no dict of leftovers is built per request.
     if RUN.active:
         key = _request_keys.get((request_type, name))
         if key is None:
@@ -268,6 +292,15 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     if not RUN.active or _is_worker(environment):
         return
     live.stop()
+    try:
+        _report(environment)
+    finally:
+        for target in RUN.targets:
+            target.finish()
+
+
+def _report(environment: Environment) -> None:
+    """The audit (when asked for), summary.json, the gates, JUnit XML, the terminal table and the exit code."""
     audit = _audit(environment) if RUN.settings.audit else None
     started = RUN.started or time.time()
     report = summary.build(
@@ -284,6 +317,8 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         timeseries=RUN.timeseries,
         funnel_steps=RUN.funnel_steps,
     )
+    for target in RUN.targets:
+        report.update(target.report_sections(LEDGER.entries))
     results = gates.evaluate(gates.parse_gates(RUN.settings.gates), report)
     report["gates"] = [result.as_dict() for result in results]
     exit_code = gates.exit_code(results, audit["violations"] if audit else None)
@@ -303,8 +338,7 @@ def _audit(environment: Environment) -> dict[str, Any]:
     shopper = _shopper_classes(environment)[0]
     started = time.monotonic()
     print(f"auditing {len(LEDGER.entries)} ledger entries against the shop's state...", flush=True)
-    state = shopper.target.read_state(LEDGER.entries)
-    result = check(shopper.target.baseline(), LEDGER.entries, state).as_dict()
+    result = shopper.target.audit(LEDGER.entries).as_dict()
     result["ledger_entries"] = len(LEDGER.entries)
     result["seconds"] = round(time.monotonic() - started, 3)
     return result

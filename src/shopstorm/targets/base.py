@@ -22,14 +22,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import gevent
+
 from shopstorm.errors import UsageError
 from shopstorm.settings import Settings
 
 if TYPE_CHECKING:
+    from shopstorm.audit.invariants import AuditResult
     from shopstorm.audit.ledger import Entry
     from shopstorm.audit.state import Baseline, ShopState
 
 Outcome = Literal["ok", "refused", "unknown"]
+QUIET_READS = 6  # reads of the shop's state at most, after a run that cut calls off, until two agree
+QUIET_READ_PAUSE_S = 0.5
 
 
 class JourneyFailed(Exception):
@@ -87,6 +92,7 @@ class Target(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    keeps_ledger: ClassVar[bool] = False  # True: the ledger is kept even without --audit (the target reports from it)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -120,6 +126,44 @@ class Target(ABC):
         """Read back every seeded entity and every entity the ledger touched."""
         raise UsageError(f"the {self.name} target cannot be audited yet")
 
+    def audit(self, entries: list[Entry]) -> AuditResult:
+        """After the load, in the master or local process: hold the shop's state against the seed and the merged
+        ledger. By default the stock/credit/orders model of :mod:`shopstorm.audit.invariants`.
+
+        Calls the end of the run cut off may still be running in the shop: a checkout that commits between the read
+        of its item and the read of its order would look like stock that vanished or appeared. So when the ledger
+        has such calls, the state is read again until two reads in a row agree (at most QUIET_READS times).
+        """
+        from shopstorm.audit.invariants import check
+        from shopstorm.audit.ledger import STOPPED
+
+        state = self.read_state(entries)
+        if any(entry.detail == STOPPED for entry in entries):
+            for _ in range(QUIET_READS - 1):
+                gevent.sleep(QUIET_READ_PAUSE_S)
+                again = self.read_state(entries)
+                if again == state:
+                    break
+                state = again
+        return check(self.baseline(), entries, state)
+
+    def check_audit(self) -> None:
+        """Refuse ``--audit`` (UsageError) before any load when this target cannot audit."""
+        if type(self).audit is Target.audit:
+            self.baseline()  # the default audit needs a baseline: a target without one says so here
+
+    def check_journeys(self, names: Iterable[str]) -> None:
+        """Refuse (UsageError) a mix of journeys this target cannot run with these settings, before any load."""
+        return None
+
+    def report_sections(self, entries: list[Entry]) -> dict[str, Any]:
+        """Extra top-level sections for summary.json, made after the load in the master or local process."""
+        return {}
+
+    def finish(self) -> None:
+        """Release what the seed set up (listeners, registrations) once the run is reported."""
+        return None
+
     @abstractmethod
     def shopper(self, http: Any) -> Any:
         """A client for one shopper, bound to that shopper's Locust HTTP session."""
@@ -134,14 +178,16 @@ def call(
     step: str,
     expect: Outcome | tuple[Outcome, ...] = "ok",
     expect_reason: str | None = None,
+    **request: Any,
 ) -> Reply:
     """One journey step through a shopper's Locust session: classify the answer, mark the request, and raise
     :class:`JourneyFailed` unless the outcome is the one expected.
 
     ``name`` is the templated name for the statistics (``/orders/checkout/[order_id]``). ``expect_reason``
     checks the ``reason`` of a refusal when the shop gives one (a shop that gives none is taken at its word).
+    Anything else (``json=``, ``data=``, ``headers=``) goes to the session's request.
     """
-    with http.request(method, url, name=name, catch_response=True) as response:
+    with http.request(method, url, name=name, catch_response=True, **request) as response:
         status = response.status_code or 0
         # FastHttp also sets .error for every 4xx/5xx; only a missing status means there was no answer.
         error = getattr(response, "error", None) if status == 0 else None

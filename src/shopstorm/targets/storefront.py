@@ -1,17 +1,25 @@
 """The ``storefront`` target: a server-rendered shop with CSRF-protected forms (Django, Rails, Laravel shops;
 the Saleor storefront workshop), driven page by page like a person with a browser.
 
-Seeding discovers the catalogue by crawling: home → category pages → product pages (price and stock from the
-product page). Where the shop also offers the webshop API's ``batch_init`` (the demo shop does), it first stocks
+Seeding discovers the catalogue by crawling: home → category pages → product pages (item id, price and stock from
+the product page). Where the shop also offers the webshop API's ``batch_init`` (the demo shop does), it first stocks
 ``--seed-items`` products through it. Optional HTTP basic auth (``--basic-auth user:pass``) is sent on every
-request. See docs/targets/storefront.md for the selectors and field names, and how to point it at your shop.
+request.
+
+With ``--audit``, every order placed and every payment is written to the ledger with what the shopper was shown
+(``ok`` only when the confirmation page said paid). After the load the audit re-reads the seeded product pages
+for their stock and each order through the shop's order-state endpoint (:attr:`StorefrontTarget.order_state_path`;
+the demo shop's ``/storefront/api/orders/<token>``), so it can prove stock conserved per product, every paid
+order charged exactly once, and no order paid without its shopper being shown the confirmation.
+
+See docs/targets/storefront.md for the selectors and field names, and how to point it at your shop.
 """
 
 from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -19,9 +27,12 @@ from urllib.parse import urljoin, urlsplit
 import gevent
 import requests
 
+from shopstorm.audit.ledger import LEDGER, STOPPED
+from shopstorm.audit.state import Baseline, ItemState, OrderState, ShopState
 from shopstorm.errors import TargetUnreachable, UsageError
 from shopstorm.settings import Settings
-from shopstorm.targets.base import JourneyFailed, Target
+from shopstorm.targets.admin_http import AdminSession, whole_number
+from shopstorm.targets.base import JourneyFailed, Reply, Target
 from shopstorm.targets.pages import Browser, Page, path_templates
 
 MAX_PRODUCTS = 200
@@ -43,6 +54,7 @@ class Selectors:
 
     category_link: str = "a.category"
     product_link: str = "a.product"
+    item_id: str = "[data-item-id]"  # the product page's element carrying the shop's id of the product
     price: str = ".price[data-price]"
     stock: str = ".stock[data-stock]"
     add_to_cart: str = "#add-to-cart"
@@ -52,6 +64,8 @@ class Selectors:
     method_form: str = "#shipping-method"
     summary_form: str = "#summary"
     payment_form: str = "#payment"
+    order_token: str = ".order-token"  # the payment page's element whose text is the order's id
+    order_total: str = ".order-total[data-total]"
     confirmation: str = ".order-confirmation"
     form_errors: str = ".errorlist li, .error"
 
@@ -112,19 +126,34 @@ class StorefrontShopper:
 
     def check_out(self, address: dict[str, str], on_step: Callable[[str], None]) -> Page:
         """Cart → shipping address → shipping method → summary → payment → confirmation; returns the
-        confirmation page. ``on_step`` is told when the checkout starts (for the funnel)."""
+        confirmation page. ``on_step`` is told when the checkout starts (for the funnel). The order placed and
+        what its payment showed the shopper go to the ledger."""
         page = self.browser.get("/checkout/", step="checkout")
         on_step("checkout")
         form = page.form(self.css.address_form)
         page = self.browser.submit(form, {k: v for k, v in address.items() if k in form.fields}, step="address")
         page = self.browser.submit(page.form(self.css.method_form), step="shipping method")
         page = self.browser.submit(page.form(self.css.summary_form), step="summary")
-        page = self.browser.submit(page.form(self.css.payment_form), step="payment")
-        self._no_form_errors(page, "payment")
-        confirmation = page.one(self.css.confirmation, "order confirmation")
-        if confirmation.get("data-status") != "paid":
-            raise JourneyFailed(f"payment: the confirmation page says {confirmation.get('data-status')!r}")
-        return page
+        token = " ".join(page.one(self.css.order_token, "order number").text_content().split())
+        total = _number(page, self.css.order_total, "data-total") or 0
+        email = address.get("email", "")
+        LEDGER.record("order", token, email, total, "ok", "placed")
+        shown: tuple[str, str] = ("unknown", STOPPED)
+        try:
+            page = self.browser.submit(page.form(self.css.payment_form), step="payment")
+            self._no_form_errors(page, "payment")
+            confirmation = page.one(self.css.confirmation, "order confirmation")
+            if confirmation.get("data-status") != "paid":
+                shown = ("refused", f"confirmation page says {confirmation.get('data-status')}")
+                raise JourneyFailed(f"payment: the confirmation page says {confirmation.get('data-status')!r}")
+            shown = ("ok", "confirmation shown: paid")
+            return page
+        except JourneyFailed as failed:
+            if shown[1] == STOPPED:
+                shown = _payment_outcome(failed.reply, str(failed))
+            raise
+        finally:
+            LEDGER.record("checkout", token, email, total, *shown)
 
     def _no_form_errors(self, page: Page, step: str) -> None:
         errors = [" ".join(e.text_content().split()) for e in page.all(self.css.form_errors)]
@@ -136,6 +165,9 @@ class StorefrontTarget(Target):
     name = "storefront"
     description = "server-rendered shop pages and CSRF-protected forms (Saleor/Django style), via --host"
     selectors = Selectors()
+    # Where the audit reads an order as JSON: {"paid", "total", "lines": [[item_id, quantity]], "payments":
+    # [{"amount"}], "email"}. The demo shop's; a shop of your own needs such an endpoint (or override read_state).
+    order_state_path = "/storefront/api/orders/{token}"
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -188,8 +220,10 @@ class StorefrontTarget(Target):
         for path in sorted(product_paths)[:MAX_PRODUCTS]:
             page = self._get(session, path)
             name = page.all("h1")
+            item_ids = page.all(self.selectors.item_id)
             products.append({
                 "path": path,
+                "item_id": item_ids[0].get("data-item-id") if item_ids else None,
                 "name": " ".join(name[0].text_content().split()) if name else path,
                 "price": _number(page, self.selectors.price, "data-price"),
                 "stock": _number(page, self.selectors.stock, "data-stock"),
@@ -198,6 +232,36 @@ class StorefrontTarget(Target):
             raise TargetUnreachable("the shop shows no products: found no product links on its home or category pages")
         return {"mode": mode, "items": {p["path"]: p["price"] for p in products}, "products": products,
                 "categories": category_paths}  # fmt: skip
+
+    def baseline(self) -> Baseline:
+        """Stock per product as the seed's crawl read it; no credit accounts; confirmations required."""
+        stock = {p["item_id"]: p["stock"] for p in self.seed_data.get("products", []) if _auditable(p)}
+        return Baseline(stock=stock, credit_tracked=False, all_items_seeded=False, confirmation_required=True)
+
+    def read_state(self, entries: Iterable[Any]) -> ShopState:
+        """Re-read the seeded product pages for their stock, and every order the ledger names."""
+        state, admin = ShopState(), AdminSession(auth=self.auth)
+        tokens = sorted({entry.entity for entry in entries if entry.kind in ("order", "checkout")})
+
+        def read_product(product: dict[str, Any]) -> None:
+            url = urljoin(self.base_url + "/", product["path"].lstrip("/"))
+            try:
+                response = admin.session.get(url, timeout=(3.0, 10.0))
+            except requests.RequestException as error:
+                state.unreadable["item", product["item_id"]] = f"connection error: {type(error).__name__}"
+                return
+            reply = Reply(response.status_code, "ok" if response.status_code == 200 else "unknown", None,
+                          f"HTTP {response.status_code}")  # fmt: skip
+            page = Page(response.url, response.status_code, response.text)
+            admin.keep(state, "item", product["item_id"], reply, lambda _: _product_state(page, self.selectors))
+
+        def read_order(token: str) -> None:
+            reply = admin.read("GET", urljoin(self.base_url + "/", self.order_state_path.format(token=token)))
+            admin.keep(state, "order", token, reply, _order_state)
+
+        admin.map(read_product, [p for p in self.seed_data.get("products", []) if _auditable(p)])
+        admin.map(read_order, tokens)
+        return state
 
     def products(self) -> list[str]:
         return [product["path"] for product in self.seed_data.get("products", [])]
@@ -226,3 +290,32 @@ def _number(page: Page, selector: str, attribute: str) -> int | None:
         return int(found[0].get(attribute)) if found else None
     except (TypeError, ValueError):
         return None
+
+
+def _auditable(product: dict[str, Any]) -> bool:
+    """A product the audit can follow: the seed read its id and stock."""
+    return product.get("item_id") is not None and product.get("stock") is not None
+
+
+def _product_state(page: Page, css: Selectors) -> ItemState:
+    stock, price = _number(page, css.stock, "data-stock"), _number(page, css.price, "data-price")
+    if stock is None or price is None:
+        raise ValueError(f"page {page.path} shows no stock or price ({css.stock}, {css.price})")
+    return ItemState(stock, price)
+
+
+def _order_state(body: Any) -> OrderState:
+    paid = body.get("paid")
+    if not isinstance(paid, bool):
+        raise ValueError(f"'paid' is not true or false: {paid!r}")
+    lines = tuple((str(item_id), int(quantity)) for item_id, quantity in body["lines"])
+    payments = tuple(whole_number(payment, "amount") for payment in body["payments"])
+    return OrderState(str(body.get("email", "")), paid, lines, whole_number(body, "total"), payments)
+
+
+def _payment_outcome(reply: Reply | None, problem: str) -> tuple[str, str]:
+    """What a failed payment step told the shopper: refused (a 4xx, or the payment page again with its
+    reason), unknown (a 5xx, no answer, a page that is not a confirmation)."""
+    if reply is None:
+        return ("refused", problem[:120]) if "refused" in problem else ("unknown", problem[:120])
+    return reply.outcome, reply.detail

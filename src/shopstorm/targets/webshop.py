@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from shopstorm.audit.ledger import LEDGER
 from shopstorm.audit.state import Baseline, ShopState
 from shopstorm.errors import TargetUnreachable, UsageError
-from shopstorm.settings import Settings, parse_base_url
-from shopstorm.targets.base import JourneyFailed, Outcome, Reply, Target, call
+from shopstorm.setting_values import parse_base_url
+from shopstorm.settings import Settings
+from shopstorm.targets.base import Outcome, Reply, Target, call
 from shopstorm.targets.webshop_admin import WebshopAdmin
 
 
@@ -76,19 +77,6 @@ class WebshopShopper:
         self.http = http
         self.urls = endpoints
 
-    @staticmethod
-    def _recorded(kind: str, entity: str, related: str, amount: int, send: Callable[[], Reply]) -> Reply:
-        reply = None
-        try:
-            reply = send()
-            return reply
-        except JourneyFailed as failed:
-            reply = failed.reply
-            raise
-        finally:
-            outcome, detail = (reply.outcome, reply.detail) if reply else ("unknown", "no answer: shopper stopped")
-            LEDGER.record(kind, entity, related, amount, outcome, detail)
-
     def create_item(self, price: int) -> str:
         reply = call(
             self.http, "POST", f"{self.urls.stock_url}/item/create/{price}",
@@ -99,7 +87,7 @@ class WebshopShopper:
         return item_id
 
     def add_stock(self, item_id: str, amount: int) -> Reply:
-        return self._recorded("stock", item_id, "", amount, lambda: call(
+        return LEDGER.recorded("stock", item_id, "", amount, lambda: call(
             self.http, "POST", f"{self.urls.stock_url}/add/{item_id}/{amount}",
             name="/stock/add/[item_id]/[amount]", step="add stock",
         ))  # fmt: skip
@@ -114,7 +102,7 @@ class WebshopShopper:
         return user_id
 
     def add_funds(self, user_id: str, amount: int) -> Reply:
-        return self._recorded("funds", user_id, "", amount, lambda: call(
+        return LEDGER.recorded("funds", user_id, "", amount, lambda: call(
             self.http, "POST", f"{self.urls.payment_url}/add_funds/{user_id}/{amount}",
             name="/payment/add_funds/[user_id]/[amount]", step="add funds",
         ))  # fmt: skip
@@ -148,7 +136,7 @@ class WebshopShopper:
         expect: Outcome | tuple[Outcome, ...] = "ok",
         expect_reason: str | None = None,
     ) -> Reply:
-        return self._recorded("checkout", order_id, user_id, 0, lambda: call(
+        return LEDGER.recorded("checkout", order_id, user_id, 0, lambda: call(
             self.http, "POST", f"{self.urls.order_url}/checkout/{order_id}",
             name="/orders/checkout/[order_id]", step="checkout", expect=expect, expect_reason=expect_reason,
         ))  # fmt: skip

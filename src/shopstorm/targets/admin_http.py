@@ -1,0 +1,99 @@
+"""A target's calls outside the load: a plain HTTP session for seeding before it and reading state after it.
+
+These run in the master or local process with short timeouts, many at a time but bounded. A seeding call
+(:meth:`AdminSession.send`) stops the run at the first failure with one line (exit code 4); a state read
+(:meth:`AdminSession.read`) never raises: an entity that cannot be read is marked unreadable with the reason
+(:meth:`AdminSession.keep`), and the audit reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import requests
+from gevent.pool import Pool
+
+from shopstorm.audit.state import ShopState
+from shopstorm.errors import TargetUnreachable
+from shopstorm.targets.base import Reply, classify
+
+CONCURRENCY = 32
+TIMEOUT = (3.0, 10.0)  # connect, read: an unreachable shop is reported well within 10 s
+
+T = TypeVar("T")
+
+
+def plain_error(error: requests.RequestException) -> str:
+    """'connection refused' rather than a urllib3 repr three exceptions deep."""
+    text = str(error)
+    for marker in ("Connection refused", "Name or service not known", "timed out", "Connection reset"):
+        if marker in text:
+            return marker.lower()
+    return type(error).__name__
+
+
+def whole_number(body: Any, key: str) -> int:
+    """``body[key]`` as an int; ValueError when it is missing or not a whole number (booleans are not)."""
+    value = body.get(key) if isinstance(body, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValueError(f"{key!r} is not a whole number: {value!r}")
+    return int(value)
+
+
+class AdminSession:
+    """One HTTP session (optionally with basic auth or extra headers) and a bounded pool of greenlets."""
+
+    def __init__(self, auth: tuple[str, str] | None = None, headers: dict[str, str] | None = None) -> None:
+        self.session = requests.Session()
+        self.session.auth = auth
+        self.session.headers.update(headers or {})
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONCURRENCY)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.pool = Pool(CONCURRENCY)
+
+    def map(self, function: Callable[..., T], *iterables: Iterable) -> list[T]:
+        """``function`` over the arguments, at most CONCURRENCY at a time, results in order."""
+        return list(self.pool.imap(function, *iterables))
+
+    def read(self, method: str, url: str, **kwargs: Any) -> Reply:
+        """One call, classified; never raises."""
+        try:
+            response = self.session.request(method, url, timeout=TIMEOUT, **kwargs)
+        except requests.RequestException as error:
+            return Reply(0, "unknown", None, f"connection error: {plain_error(error)}")
+        return classify(response.status_code, response.text, None)
+
+    def send(self, method: str, url: str, name: str, *, missing_ok: bool = False, **kwargs: Any) -> Reply:
+        """One seeding call: anything but ok (or a missing endpoint, when allowed) stops the run (exit 4)."""
+        reply = self.read(method, url, **kwargs)
+        if reply.outcome == "ok" or (missing_ok and reply.status in (404, 405)):
+            return reply
+        if reply.status == 0:
+            raise TargetUnreachable(f"cannot reach the shop: {method} {url}: {reply.detail.split(': ', 1)[-1]}")
+        if reply.status == 401:
+            raise TargetUnreachable(f"the shop refused {method} {name}: HTTP 401 (check the credentials or token)")
+        raise TargetUnreachable(f"the shop refused {method} {name}: {reply.detail}")
+
+    @staticmethod
+    def field(reply: Reply, key: str, call: str) -> str:
+        """``reply.body[key]`` as a string; a missing field stops the seed (exit 4)."""
+        value = reply.body.get(key) if isinstance(reply.body, dict) else None
+        if value is None:
+            raise TargetUnreachable(f"the shop's {call} answered without {key!r} ({reply.detail})")
+        return str(value)
+
+    @staticmethod
+    def keep(state: ShopState, kind: str, entity: str, reply: Reply, parse: Callable[[Any], Any]) -> None:
+        """Put what ``parse`` makes of a state read into ``state`` (kind item, user or order), or mark the
+        entity unreadable with the reason when the read failed or its answer makes no sense."""
+        if reply.outcome != "ok":
+            state.unreadable[kind, entity] = reply.detail
+            return
+        try:
+            value = parse(reply.body)
+        except (ValueError, TypeError, AttributeError, KeyError) as error:
+            state.unreadable[kind, entity] = f"unreadable answer: {error}"
+            return
+        {"item": state.items, "user": state.users, "order": state.orders}[kind][entity] = value
