@@ -2,7 +2,8 @@
 
 ``demo_shop("sqlite")`` or ``demo_shop("postgres", faults=["stall"])`` starts a demo shop in its own process
 (SQLite in the test's tmp_path, or PostgreSQL in a fresh schema of database ``test`` at 127.0.0.1:5432) and
-stops it at teardown. Without a reachable PostgreSQL, postgres tests skip locally and fail when ``CI`` is set.
+stops it at teardown; ``api_token=`` and ``stripe_secret=`` configure its checkout API. Without a reachable
+PostgreSQL, postgres tests skip locally and fail when ``CI`` is set.
 """
 
 from __future__ import annotations
@@ -77,16 +78,22 @@ def pg_url() -> Iterator[PostgresSchema]:
 
 @pytest.fixture
 def demo_shop(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[..., DemoShopProcess]]:
-    """A factory ``demo_shop(store="sqlite" | "postgres", faults=())`` of started demo shops."""
+    """A factory ``demo_shop(store="sqlite" | "postgres", faults=(), api_token=None, stripe_secret=None)``."""
     started: list[DemoShopProcess] = []
 
-    def start(store: str = "sqlite", faults: Sequence[str] = ()) -> DemoShopProcess:
+    def start(
+        store: str = "sqlite",
+        faults: Sequence[str] = (),
+        api_token: str | None = None,
+        stripe_secret: str | None = None,
+    ) -> DemoShopProcess:
+        secrets = {"api_token": api_token, "stripe_secret": stripe_secret}
         if store == "sqlite":
-            shop = DemoShopProcess(store=f"sqlite:///{tmp_path / f'shop-{len(started)}.db'}", faults=faults)
+            shop = DemoShopProcess(store=f"sqlite:///{tmp_path / f'shop-{len(started)}.db'}", faults=faults, **secrets)
         elif store == "postgres":
             # A second postgres shop in the same test shares the schema (and so the data).
             store_url, schema = request.getfixturevalue("pg_url")
-            shop = DemoShopProcess(store=store_url, schema=schema, faults=faults)
+            shop = DemoShopProcess(store=store_url, schema=schema, faults=faults, **secrets)
         else:
             raise ValueError(f"unknown store {store!r}: use 'sqlite' or 'postgres'")
         started.append(shop)

@@ -1,12 +1,14 @@
 """Builds the demo shop's Starlette app: mounts each API family, ``/health``, JSON errors, the stall fault.
 
-Each API family is a module with its own routes (:mod:`~shopstorm.demoshop.webshop_api`, the HTML
-:mod:`~shopstorm.demoshop.storefront`); this module only puts them side by side on one port over one store.
+Each API family is a module with its own routes: the webshop benchmark's ``/stock``, ``/payment`` and
+``/orders`` (:mod:`~shopstorm.demoshop.webshop_api`), the HTML storefront and its JSON reads
+(:mod:`~shopstorm.demoshop.storefront`), and the Polar-like checkout API under ``/v1`` with its Stripe intake
+(:mod:`~shopstorm.demoshop.checkout_api`). This module only puts them side by side on one port over one store.
 The storefront's routes come first: its ``/orders/<token>/`` page must match before the webshop API's
 ``/orders`` mount, which would answer 404 for any path under it. The ``stall`` fault lives here as ASGI
 middleware because it affects every response, whatever the API: a response ready inside a stall window is held
 until the window ends. Optional basic auth (:mod:`~shopstorm.demoshop.basic_auth`) guards every route but
-``/health``.
+``/health`` and the checkout API, which has its own bearer token.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopstorm.demoshop.basic_auth import BasicAuthCredentials, BasicAuthMiddleware
+from shopstorm.demoshop.checkout_api import CheckoutApi
 from shopstorm.demoshop.errors import (
     ApiError,
     api_error_response,
@@ -56,16 +59,26 @@ class StallMiddleware:
         await self.app(scope, receive, send_after_stall)
 
 
-def build_app(store: Store, faults: FaultSwitches, basic_auth: BasicAuthCredentials | None = None) -> Starlette:
-    """The demo shop's ASGI app over one prepared store, with these faults switched on."""
+def build_app(
+    store: Store,
+    faults: FaultSwitches,
+    basic_auth: BasicAuthCredentials | None = None,
+    checkout_api: CheckoutApi | None = None,
+) -> Starlette:
+    """The demo shop's ASGI app over one prepared store, with these faults switched on.
+
+    Without ``checkout_api`` the checkout API has no token and no secret: it refuses every request.
+    """
+    checkout_api = checkout_api or CheckoutApi(store, faults)
 
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "faults": faults.names})
 
     routes = [
         Route("/health", health, methods=["GET"]),
-        *Storefront(store).routes(),
+        *Storefront(store, faults).routes(),
         *WebshopApi(store, faults).routes(),
+        *checkout_api.routes(),
     ]
     middleware = [Middleware(StallMiddleware)] if faults.stall else []
     if basic_auth is not None:

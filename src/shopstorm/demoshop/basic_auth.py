@@ -2,7 +2,9 @@
 
 When it is on, every request except ``/health`` must carry the credentials, webshop API and storefront alike;
 otherwise the shop answers 401 with ``WWW-Authenticate: Basic realm="demo shop"`` (JSON body, like every other
-error of the shop). ``/health`` stays open so that launchers and load tools can wait for the shop.
+error of the shop). ``/health`` stays open so that launchers and load tools can wait for the shop. The checkout
+API (``/v1/...``) is not guarded here: it has its own bearer token in the same ``Authorization`` header, and its
+Stripe intake must stay reachable by the provider.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 REALM = "demo shop"
 _OPEN_PATHS = frozenset({"/health"})
+_OWN_AUTH_PREFIX = "/v1/"  # the checkout API: bearer token (bearer_auth.py)
 
 
 class BasicAuthError(ValueError):
@@ -59,7 +62,8 @@ class BasicAuthMiddleware:
         self.credentials = credentials
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in _OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path not in _OPEN_PATHS and not path.startswith(_OWN_AUTH_PREFIX):
             headers = dict(scope["headers"])
             authorization = headers.get(b"authorization", b"").decode("latin-1")
             if not self.credentials.accepts(authorization):

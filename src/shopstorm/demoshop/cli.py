@@ -4,13 +4,15 @@ It parses the arguments, validates the store URL and fault names up front, and r
 can cause end in one line on stderr and an exit code, never a traceback: 2 for bad usage (unknown fault,
 malformed store URL, cannot listen), 4 when the PostgreSQL store cannot be reached. A graceful stop by
 Ctrl-C or SIGTERM exits 0. Without ``--store`` the shop keeps a SQLite file in a new temporary directory and
-removes that directory when it stops.
+removes that directory when it stops. The checkout API's secrets (``--api-token``, ``--stripe-secret``) may
+come from the environment instead, so that they never show in a process list.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from shopstorm.demoshop.basic_auth import BasicAuthCredentials, BasicAuthError
 from shopstorm.demoshop.faults import Fault, UnknownFaultError, parse_faults
+from shopstorm.demoshop.process import API_TOKEN_ENV, STRIPE_SECRET_ENV
 from shopstorm.demoshop.server import ListenError, ShopSettings, bind_socket, serve
 from shopstorm.demoshop.store import StoreUnreachableError, StoreURLError, parse_store_url
 
@@ -31,8 +34,10 @@ def build_parser(prog: str = "python -m shopstorm.demoshop") -> argparse.Argumen
     parser = argparse.ArgumentParser(
         prog=prog,
         description=(
-            "Run shopstorm's demo shop: the webshop API (/stock, /payment, /orders) and an HTML storefront "
-            "(/, /products, /cart, /checkout, /account) over one store, on one port."
+            "Run shopstorm's demo shop: the webshop API (/stock, /payment, /orders), an HTML storefront "
+            "(/, /products, /cart, /checkout, /account) and a Polar-like checkout API (/v1: products, checkouts, "
+            "orders, webhook endpoints, a Stripe event intake) with a background job queue and signed webhooks, "
+            "over one store, on one port."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -53,7 +58,18 @@ def build_parser(prog: str = "python -m shopstorm.demoshop") -> argparse.Argumen
     parser.add_argument(
         "--basic-auth",
         metavar="USER:PASS",
-        help="require HTTP basic auth on every route except /health",
+        help="require HTTP basic auth on every route except /health and /v1 (the checkout API has its token)",
+    )
+    parser.add_argument(
+        "--api-token",
+        metavar="TOKEN",
+        help=f"bearer token of the checkout API (/v1), default ${API_TOKEN_ENV} (better: ps shows no environment); "
+        "without one, /v1 answers 401",
+    )
+    parser.add_argument(
+        "--stripe-secret",
+        metavar="SECRET",
+        help=f"Stripe webhook secret (whsec_...) that signs provider events, default ${STRIPE_SECRET_ENV}",
     )
     parser.add_argument("--ready-file", type=Path, metavar="PATH", help="write {url, pid} here once listening")
     parser.add_argument("--log-level", default="warning", choices=_LOG_LEVELS, help="uvicorn log level")
@@ -87,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         access_log=args.access_log,
         basic_auth=basic_auth,
+        api_token=args.api_token or os.environ.get(API_TOKEN_ENV) or None,
+        stripe_secret=args.stripe_secret or os.environ.get(STRIPE_SECRET_ENV) or None,
     )
     try:
         asyncio.run(serve(settings, sock))

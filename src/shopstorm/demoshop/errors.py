@@ -2,12 +2,14 @@
 
 :class:`ApiError` is what handlers raise for a 4xx (or a fault's deliberate 500); the exception handlers here
 turn it, Starlette's own 404/405, and any unexpected exception into a JSON response, so a client never has to
-parse an HTML or plain-text error page.
+parse an HTML or plain-text error page. The checkout API (``/v1``) answers Polar's shape instead,
+``{"error": "<Type>", "detail": <text or list>}``: its handlers raise :class:`TypedApiError`.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -30,6 +32,33 @@ class ApiError(Exception):
         if self.reason is not None:
             body["reason"] = self.reason
         return JSONResponse(body, status_code=self.status)
+
+
+class TypedApiError(ApiError):
+    """A checkout API error: HTTP status, a machine-readable type (``ResourceNotFound``) and its detail."""
+
+    def __init__(self, status: int, error_type: str, detail: str | list[dict[str, Any]]) -> None:
+        super().__init__(status, error_type)
+        self.error_type = error_type
+        self.detail = detail
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.error_type, "detail": self.detail}, status_code=self.status)
+
+
+def resource_not_found(kind: str, key: str) -> TypedApiError:
+    """The checkout API's 404 for an id or client secret the store does not hold."""
+    return TypedApiError(404, "ResourceNotFound", f"{kind} {key[:80]!r} not found")
+
+
+def request_validation_error(errors: list[dict[str, Any]]) -> TypedApiError:
+    """The checkout API's 422: ``detail`` lists every ``{"loc", "msg", "type"}`` found in the request."""
+    return TypedApiError(422, "RequestValidationError", errors)
+
+
+def field_error(field: str, message: str, error_type: str) -> TypedApiError:
+    """A 422 for one field of the request body."""
+    return request_validation_error([{"loc": ["body", field], "msg": message, "type": error_type}])
 
 
 def not_found(kind: str, entity_id: str) -> ApiError:

@@ -3,11 +3,19 @@
 Each fault is a real bug shape that shopstorm's audit must detect. Without any fault the shop is correct.
 ``lost-update``: checkout (and add/subtract stock, add funds, pay) reads the values, sleeps 5-20 ms with no
 transaction held, then writes back absolute values computed from the stale read, so concurrent changes
-overwrite each other. ``double-charge``: a paid order can be checked out again and is charged again.
+overwrite each other. ``double-charge``: a paid order can be checked out again and is charged again (a
+storefront payment charges the card twice).
 ``no-rollback``: a checkout refused for insufficient credit keeps the stock it already took.
 ``ack-before-commit``: every checkout that would succeed answers 200, but its transaction is rolled back.
-``error-after-commit``: every checkout that succeeds is committed, then answered with a 500.
+``error-after-commit``: every checkout (or storefront payment) that succeeds is committed, then answered with a
+500.
 ``stall``: in the first second of every 5 s of wall-clock time, all responses are held until that second ends.
+The checkout API's faults bend its background work. ``webhook-drop``: one in every 5 ``order.paid`` events (the
+1st, 6th, 11th, ... of the process) is silently dropped when emitted, so it is never delivered.
+``webhook-dup``: every ``order.paid`` event is emitted twice, as two deliveries with different webhook ids, like
+a settle job retried without idempotency. ``slow-worker``: the job worker sleeps 2 s before every job, so
+settlement lags. ``stale-status``: settlement creates the order, takes the stock and emits ``order.created`` and
+``order.paid``, but leaves the checkout ``confirmed`` with no order id.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from enum import StrEnum
 STALL_PERIOD_S = 5.0
 STALL_WINDOW_S = 1.0
 LOST_UPDATE_PAUSE_S = (0.005, 0.02)
+WEBHOOK_DROP_EVERY = 5
+SLOW_WORKER_DELAY_S = 2.0
 
 
 class Fault(StrEnum):
@@ -31,6 +41,10 @@ class Fault(StrEnum):
     ACK_BEFORE_COMMIT = "ack-before-commit"
     ERROR_AFTER_COMMIT = "error-after-commit"
     STALL = "stall"
+    WEBHOOK_DROP = "webhook-drop"
+    WEBHOOK_DUP = "webhook-dup"
+    SLOW_WORKER = "slow-worker"
+    STALE_STATUS = "stale-status"
 
 
 class UnknownFaultError(ValueError):
@@ -83,6 +97,22 @@ class FaultSwitches:
     @property
     def stall(self) -> bool:
         return Fault.STALL in self.active
+
+    @property
+    def webhook_drop(self) -> bool:
+        return Fault.WEBHOOK_DROP in self.active
+
+    @property
+    def webhook_dup(self) -> bool:
+        return Fault.WEBHOOK_DUP in self.active
+
+    @property
+    def slow_worker(self) -> bool:
+        return Fault.SLOW_WORKER in self.active
+
+    @property
+    def stale_status(self) -> bool:
+        return Fault.STALE_STATUS in self.active
 
 
 def lost_update_pause() -> float:

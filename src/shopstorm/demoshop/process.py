@@ -4,7 +4,9 @@
 interpreter, waits for the ready file, and exposes the shop's ``url``. If the shop exits before it is ready,
 :class:`DemoShopError` carries the last lines of its stderr. The child runs in its own session, so a Ctrl-C in
 the terminal reaches only the launcher, which then stops the shop itself (SIGTERM, then SIGKILL after 5 s).
-The shop's stdout and stderr go to files in a private temporary directory, removed on stop.
+The shop's stdout and stderr go to files in a private temporary directory, removed on stop. The checkout API's
+token and Stripe secret reach the child in its environment (:data:`API_TOKEN_ENV`, :data:`STRIPE_SECRET_ENV`),
+never on its command line, where any user's ``ps`` would show them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+API_TOKEN_ENV = "SHOPSTORM_SHOP_API_TOKEN"
+STRIPE_SECRET_ENV = "SHOPSTORM_SHOP_STRIPE_SECRET"
 _STOP_GRACE_S = 5.0
 _POLL_S = 0.02
 _ERROR_TAIL_LINES = 8
@@ -42,6 +46,8 @@ class DemoShopProcess:
         port: int = 0,
         startup_timeout: float = 20.0,
         basic_auth: str | None = None,
+        api_token: str | None = None,
+        stripe_secret: str | None = None,
     ) -> None:
         self.store = store
         self.schema = schema
@@ -50,6 +56,8 @@ class DemoShopProcess:
         self.port = port
         self.startup_timeout = startup_timeout
         self.basic_auth = basic_auth  # "user:pass": the shop then requires it on every route but /health
+        self.api_token = api_token  # the checkout API's bearer token; None: the shop's environment decides
+        self.stripe_secret = stripe_secret  # the Stripe webhook secret (whsec_...) of the provider event intake
         self.process: subprocess.Popen[bytes] | None = None
         self._url: str | None = None
         self._work_dir: Path | None = None
@@ -88,7 +96,7 @@ class DemoShopProcess:
                     stdin=subprocess.DEVNULL,
                     stdout=stdout,
                     stderr=stderr,
-                    env=_child_environment(),
+                    env=self._environment(),
                     start_new_session=True,
                 )
             self._owner_pid = os.getpid()
@@ -132,6 +140,14 @@ class DemoShopProcess:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _environment(self) -> dict[str, str]:
+        environment = _child_environment()
+        if self.api_token is not None:
+            environment[API_TOKEN_ENV] = self.api_token
+        if self.stripe_secret is not None:
+            environment[STRIPE_SECRET_ENV] = self.stripe_secret
+        return environment
 
     @property
     def _stderr_path(self) -> Path:

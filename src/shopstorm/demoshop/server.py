@@ -1,10 +1,11 @@
 """Runs the demo shop: binds the listening socket, prepares the store, serves with uvicorn until told to stop.
 
 The socket is bound here (``port 0`` picks a free one) and handed to uvicorn, so the real URL is known before
-the first request. Once uvicorn listens, the shop prints one banner line and, if asked, writes
+the first request. Once uvicorn listens, the shop prints one banner line (never a secret) and, if asked, writes
 ``{"url": ..., "pid": ...}`` to a ready file atomically (temporary file + rename) so a launcher can wait for
-it. SIGINT and SIGTERM ask uvicorn for a graceful shutdown; the process then exits 0 instead of re-raising
-the signal as uvicorn would by default.
+it. The checkout API's background work (job worker, webhook sender) runs from the store's preparation to the
+end of serving. SIGINT and SIGTERM ask uvicorn for a graceful shutdown; the process then exits 0 instead of
+re-raising the signal as uvicorn would by default.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
 
 from shopstorm.demoshop.app import build_app
 from shopstorm.demoshop.basic_auth import BasicAuthCredentials
+from shopstorm.demoshop.checkout_api import CheckoutApi
 from shopstorm.demoshop.faults import FaultSwitches
 from shopstorm.demoshop.store import Store, StoreLocation
 
@@ -41,7 +43,9 @@ class ShopSettings:
     ready_file: Path | None = None
     log_level: str = "warning"
     access_log: bool = False
-    basic_auth: BasicAuthCredentials | None = None
+    basic_auth: BasicAuthCredentials | None = field(default=None, repr=False)
+    api_token: str | None = field(default=None, repr=False)  # the checkout API's bearer token
+    stripe_secret: str | None = field(default=None, repr=False)  # verifies the Stripe intake's signatures
 
 
 class ListenError(OSError):
@@ -86,8 +90,9 @@ class _GracefulServer(uvicorn.Server):
 async def serve(settings: ShopSettings, sock: socket.socket) -> None:
     """Prepare the store and serve on ``sock`` until SIGINT/SIGTERM; raises StoreUnreachableError."""
     store = Store(settings.location)
+    checkout_api = CheckoutApi(store, settings.faults, settings.api_token, settings.stripe_secret)
     config = uvicorn.Config(
-        build_app(store, settings.faults, settings.basic_auth),
+        build_app(store, settings.faults, settings.basic_auth, checkout_api),
         log_level=settings.log_level,
         access_log=settings.access_log,
         lifespan="off",
@@ -101,12 +106,13 @@ async def serve(settings: ShopSettings, sock: socket.socket) -> None:
             await store.prepare()
             if server.should_exit:  # stopped while the store was being prepared
                 return
-            serving = asyncio.create_task(server.serve(sockets=[sock]))
-            while not server.started and not serving.done():
-                await asyncio.sleep(0.01)
-            if server.started and not server.should_exit:
-                _announce(settings, url_of(sock))
-            await serving
+            async with checkout_api.running():
+                serving = asyncio.create_task(server.serve(sockets=[sock]))
+                while not server.started and not serving.done():
+                    await asyncio.sleep(0.01)
+                if server.started and not server.should_exit:
+                    _announce(settings, url_of(sock))
+                await serving
         finally:
             await store.close()
 

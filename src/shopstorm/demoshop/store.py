@@ -4,10 +4,11 @@ A store URL (``sqlite:///path.db`` or ``postgresql://user@host:port/db``) is par
 :class:`StoreLocation`, mapped to an async driver (aiosqlite, psycopg) and described without its password.
 :class:`Store` owns the one engine of the process, creates the schema and tables at start-up (idempotent),
 and hands out read connections and write transactions. The storefront's tables are declared on the same
-:data:`metadata` by their own modules (:mod:`catalog`, :mod:`sessions`, :mod:`accounts`, :mod:`purchases`), which
-the app imports before the store is prepared. On PostgreSQL, correctness comes from row locks and
-conditional updates in the handlers; on SQLite, write transactions are serialised in-process by one
-:class:`asyncio.Lock` (WAL mode lets reads run beside them), so concurrent writers never meet SQLITE_BUSY.
+:data:`metadata` by their own modules (:mod:`catalog`, :mod:`sessions`, :mod:`accounts`, :mod:`purchases`), and
+so are the checkout API's (:mod:`checkout_sessions`, :mod:`checkout_orders`, :mod:`jobs`, :mod:`webhooks`,
+:mod:`stripe_events`); the app imports them all before the store is prepared. On PostgreSQL, correctness comes
+from row locks and conditional updates in the handlers; on SQLite, write transactions are serialised in-process
+by one :class:`asyncio.Lock` (WAL mode lets reads run beside them), so concurrent writers never meet SQLITE_BUSY.
 """
 
 from __future__ import annotations
@@ -210,6 +211,15 @@ class Store:
         keys = [column.name for column in table.primary_key.columns]
         overwrite = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
         return statement.on_conflict_do_update(index_elements=keys, set_=overwrite)
+
+    def insert_if_new(self, table: Table) -> Insert:
+        """An INSERT that does nothing when the primary key already exists; it returns the key of a row it inserted.
+
+        Its result has a row exactly when it inserted one (psycopg reports no rowcount for an INSERT).
+        """
+        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
+        keys = list(table.primary_key.columns)
+        return dialect_insert(table).on_conflict_do_nothing(index_elements=keys).returning(*keys)
 
     def increment_line(self) -> Insert:
         """An INSERT of an order line that adds quantity and cost to an existing line of the same item."""

@@ -1,0 +1,205 @@
+"""Request bodies and query parameters of the checkout API, validated the way Polar's FastAPI answers them.
+
+A body must be a JSON object. Each field is checked for its type and range, every problem is collected, and
+one 422 ``RequestValidationError`` lists them all as ``{"loc": ["body", field], "msg", "type"}`` with pydantic's
+error types, so a client written against Polar reads them. Unknown fields are ignored. The order list's query
+parameters are checked the same way, located at ``["query", name]``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+
+from shopstorm.demoshop.checkout_orders import MAX_PAGE_SIZE
+from shopstorm.demoshop.checkout_sessions import CUSTOMER_FIELDS, PAYMENT_PROCESSORS
+from shopstorm.demoshop.errors import request_validation_error
+from shopstorm.demoshop.store import MAX_BALANCE
+from shopstorm.demoshop.webhooks import EVENT_TYPES, is_valid_secret
+
+MAX_TEXT_LENGTH = 1000
+MAX_ID_LENGTH = 200
+_MISSING = object()
+
+
+async def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object; an empty body is ``{}`` when ``optional``. 422 for anything else."""
+    raw = await request.body()
+    if optional and not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as error:
+        problem = {"loc": ["body"], "msg": f"JSON decode error: {error}", "type": "json_invalid"}
+        raise request_validation_error([problem]) from None
+    if not isinstance(body, dict):
+        problem = {"loc": ["body"], "msg": "Input should be a valid dictionary", "type": "model_attributes_type"}
+        raise request_validation_error([problem])
+    return body
+
+
+class Fields:
+    """Reads fields of one body (or query), collecting every problem for one 422."""
+
+    def __init__(self, values: Mapping[str, Any], where: str = "body") -> None:
+        self.values = values
+        self.where = where
+        self.errors: list[dict[str, Any]] = []
+
+    def check(self) -> None:
+        """Raise the 422 listing every problem found so far, if any."""
+        if self.errors:
+            raise request_validation_error(self.errors)
+
+    def has(self, field: str) -> bool:
+        return field in self.values
+
+    def problem(self, field: str, message: str, error_type: str) -> None:
+        self.errors.append({"loc": [self.where, field], "msg": message, "type": error_type})
+
+    def _get(self, field: str, required: bool) -> Any:
+        value = self.values.get(field, _MISSING)
+        if value is _MISSING and required:
+            self.problem(field, "Field required", "missing")
+        return value
+
+    def text(self, field: str, *, required: bool = False, max_length: int = MAX_TEXT_LENGTH) -> str | None:
+        """A non-empty string; None when absent or null (unless required)."""
+        value = self._get(field, required)
+        if value is _MISSING or (value is None and not required):
+            return None
+        if not isinstance(value, str):
+            self.problem(field, "Input should be a valid string", "string_type")
+        elif not value.strip():
+            self.problem(field, "String should have at least 1 character", "string_too_short")
+        elif len(value) > max_length:
+            self.problem(field, f"String should have at most {max_length} characters", "string_too_long")
+        else:
+            return value
+        return None
+
+    def email(self, field: str) -> str | None:
+        """An email address (``local@domain``); None when absent or null."""
+        value = self.text(field, max_length=320)
+        if value is None:
+            return None
+        local, at, domain = value.rpartition("@")
+        if not at or not local or not domain or any(character.isspace() for character in value):
+            self.problem(field, "value is not a valid email address: it needs one @ between two parts", "value_error")
+            return None
+        return value
+
+    def integer(self, field: str, minimum: int, maximum: int = MAX_BALANCE) -> int | None:
+        """A required integer in ``[minimum, maximum]`` (booleans and floats are refused)."""
+        value = self._get(field, required=True)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.problem(field, "Input should be a valid integer", "int_type")
+        elif value < minimum:
+            self.problem(field, f"Input should be greater than or equal to {minimum}", "greater_than_equal")
+        elif value > maximum:
+            self.problem(field, f"Input should be less than or equal to {maximum}", "less_than_equal")
+        else:
+            return value
+        return None
+
+    def choice(self, field: str, choices: tuple[str, ...], default: str) -> str:
+        value = self._get(field, required=False)
+        if value is _MISSING or value is None:
+            return default
+        if value not in choices:
+            self.problem(field, f"Input should be {' or '.join(repr(choice) for choice in choices)}", "literal_error")
+            return default
+        return str(value)
+
+    def json_object(self, field: str) -> dict[str, Any] | None:
+        value = self._get(field, required=False)
+        if value is _MISSING or value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(field, "Input should be a valid dictionary", "dict_type")
+            return None
+        return value
+
+
+def product_fields(body: dict[str, Any]) -> tuple[str, int, int]:
+    """``(name, price_amount, stock)`` of ``POST /v1/products/``."""
+    fields = Fields(body)
+    name = fields.text("name", required=True, max_length=MAX_ID_LENGTH)
+    price_amount = fields.integer("price_amount", minimum=1)
+    stock = fields.integer("stock", minimum=0)
+    fields.check()
+    assert name is not None and price_amount is not None and stock is not None
+    return name, price_amount, stock
+
+
+def new_checkout_fields(body: dict[str, Any]) -> tuple[str, str | None, str]:
+    """``(product_id, customer_email, payment_processor)`` of ``POST /v1/checkouts/client/``."""
+    fields = Fields(body)
+    product_id = fields.text("product_id", required=True, max_length=MAX_ID_LENGTH)
+    customer_email = fields.email("customer_email")
+    payment_processor = fields.choice("payment_processor", PAYMENT_PROCESSORS, default="dummy")
+    fields.check()
+    assert product_id is not None
+    return product_id, customer_email, payment_processor
+
+
+def customer_changes(body: dict[str, Any]) -> dict[str, Any]:
+    """The customer fields present in a PATCH or confirm body (null clears one), by column name."""
+    fields = Fields(body)
+    readers = {
+        "customer_email": fields.email,
+        "customer_name": fields.text,
+        "customer_billing_address": fields.json_object,
+    }
+    changes = {field: readers[field](field) for field in CUSTOMER_FIELDS if fields.has(field)}
+    fields.check()
+    return changes
+
+
+def endpoint_fields(body: dict[str, Any]) -> tuple[str, list[str], str | None, str]:
+    """``(url, events, secret, format)`` of ``POST /v1/webhooks/endpoints``."""
+    fields = Fields(body)
+    url = fields.text("url", required=True, max_length=2000)
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            fields.problem("url", "URL should be an absolute http or https URL", "url_parsing")
+    events = body.get("events", _MISSING)
+    if events is _MISSING:
+        fields.problem("events", "Field required", "missing")
+    elif not isinstance(events, list) or not events or any(event not in EVENT_TYPES for event in events):
+        choices = ", ".join(EVENT_TYPES)
+        fields.problem("events", f"Input should be a non-empty list of event types from {choices}", "list_type")
+    secret = fields.text("secret", max_length=200)
+    if secret is not None and not is_valid_secret(secret):
+        fields.problem("secret", "secret should be whsec_ followed by base64", "value_error")
+    body_format = fields.choice("format", ("raw",), default="raw")
+    fields.check()
+    assert url is not None and isinstance(events, list)
+    return url, events, secret, body_format
+
+
+def order_query(query: Mapping[str, str]) -> tuple[str | None, str | None, int, int]:
+    """``(checkout_id, product_id, page, limit)`` of ``GET /v1/orders/``; page from 1, limit up to 100."""
+    fields = Fields(query, where="query")
+    numbers = {}
+    for name, default, maximum in (("page", 1, 10**9), ("limit", MAX_PAGE_SIZE, MAX_PAGE_SIZE)):
+        raw = query.get(name)
+        if raw is None:
+            numbers[name] = default
+        elif not raw.isascii() or not raw.isdigit():
+            fields.problem(name, "Input should be a valid integer", "int_parsing")
+        elif int(raw) < 1:
+            fields.problem(name, "Input should be greater than or equal to 1", "greater_than_equal")
+        elif int(raw) > maximum:
+            fields.problem(name, f"Input should be less than or equal to {maximum}", "less_than_equal")
+        else:
+            numbers[name] = int(raw)
+    fields.check()
+    return query.get("checkout_id"), query.get("product_id"), numbers["page"], numbers["limit"]

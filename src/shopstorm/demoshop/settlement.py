@@ -1,0 +1,67 @@
+"""Settlement of a confirmed checkout: take one unit of stock, create the paid order, emit the webhooks.
+
+Settling runs inside one job's transaction (:mod:`jobs`), from the ``settle`` job a dummy checkout's confirm
+enqueues or from a Stripe ``payment_intent.succeeded`` event (:mod:`stripe_events`). It locks the checkout and
+does nothing unless the checkout is still confirmed, so running it twice settles once. One unit of the product's
+stock is taken with a conditional ``UPDATE`` (never below 0); without stock the checkout fails and
+``checkout.updated`` is emitted. Otherwise the paid order is created, the checkout succeeds with its order id,
+and ``checkout.updated``, ``order.created`` and ``order.paid`` are emitted, all committed together. The
+``stale-status`` fault skips the checkout's own update: the order exists, the checkout stays confirmed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shopstorm.demoshop.checkout_orders import create_paid_order
+from shopstorm.demoshop.checkout_sessions import (
+    CONFIRMED,
+    FAILED,
+    SUCCEEDED,
+    change_checkout,
+    checkout_object,
+    checkout_products,
+    checkouts,
+    lock_checkout,
+)
+from shopstorm.demoshop.faults import FaultSwitches
+from shopstorm.demoshop.webhooks import CHECKOUT_UPDATED, ORDER_CREATED, ORDER_PAID, WebhookEmitter
+
+
+class Settlement:
+    """Settles and fails checkouts inside the caller's transaction, emitting their webhooks."""
+
+    def __init__(self, faults: FaultSwitches, emitter: WebhookEmitter) -> None:
+        self.faults = faults
+        self.emitter = emitter
+
+    async def settle_job(self, conn: AsyncConnection, payload: dict[str, Any]) -> None:
+        """The ``settle`` job: settle the checkout named in the payload if it is still confirmed."""
+        checkout = await lock_checkout(conn, checkouts.c.id == str(payload["checkout_id"]))
+        if checkout is not None and checkout.status == CONFIRMED:
+            await self.settle(conn, checkout)
+
+    async def settle(self, conn: AsyncConnection, checkout: Row[Any]) -> None:
+        """Settle a locked, confirmed checkout: take a unit of stock and create its paid order, or fail it."""
+        taken = await conn.execute(
+            update(checkout_products)
+            .where(checkout_products.c.id == checkout.product_id, checkout_products.c.stock >= 1)
+            .values(stock=checkout_products.c.stock - 1)
+        )
+        if taken.rowcount != 1:
+            await self.fail(conn, checkout)
+            return
+        order = await create_paid_order(conn, checkout)
+        if not self.faults.stale_status:
+            succeeded = await change_checkout(conn, checkout.id, {"status": SUCCEEDED, "order_id": order["id"]})
+            await self.emitter.emit(conn, CHECKOUT_UPDATED, checkout_object(succeeded))
+        await self.emitter.emit(conn, ORDER_CREATED, order)
+        await self.emitter.emit(conn, ORDER_PAID, order)
+
+    async def fail(self, conn: AsyncConnection, checkout: Row[Any]) -> None:
+        """Mark a locked, confirmed checkout failed and tell the subscribers."""
+        failed = await change_checkout(conn, checkout.id, {"status": FAILED})
+        await self.emitter.emit(conn, CHECKOUT_UPDATED, checkout_object(failed))

@@ -1,0 +1,119 @@
+"""Inbound payment provider events, Stripe-style: ``POST /v1/integrations/stripe/webhook``.
+
+The intake verifies the ``Stripe-Signature`` header over the raw body with the shop's Stripe webhook secret, as
+stripe-python does (five minutes of tolerance); a missing, bad or expired signature, or a shop started without
+a secret, is refused with 400 before anything is stored. A verified event is recorded by its id, and its job is
+enqueued in the same transaction; an id seen before answers 200 and does nothing, so a provider's redelivery
+is harmless. The job settles a stripe checkout on ``payment_intent.succeeded`` and fails it on
+``payment_intent.payment_failed``, but only a confirmed checkout whose payment intent id matches the event's
+(and, to settle, whose amount matches too); any other event is ignored. stripe-python takes ~200 ms to import,
+so a shop that has a Stripe secret imports it in a thread once it serves (:func:`load_stripe`), not on start.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy import Column, Float, String, Table, Text, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shopstorm.demoshop.checkout_sessions import CONFIRMED, checkouts, lock_checkout
+from shopstorm.demoshop.errors import TypedApiError
+from shopstorm.demoshop.jobs import enqueue
+from shopstorm.demoshop.settlement import Settlement
+from shopstorm.demoshop.store import Store, metadata
+
+STRIPE_EVENT_JOB = "stripe_event"
+PAYMENT_SUCCEEDED = "payment_intent.succeeded"
+PAYMENT_FAILED = "payment_intent.payment_failed"
+SIGNATURE_TOLERANCE_S = 300
+
+stripe_events = Table(
+    "stripe_events",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("type", String, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+)
+
+
+def load_stripe() -> None:
+    """Import stripe-python ahead of the first event (call it in a thread: the import takes ~200 ms)."""
+    import stripe  # noqa: F401
+
+
+def verified_event(raw_body: bytes, signature_header: str | None, secret: str | None) -> dict[str, Any]:
+    """The event in a request whose signature verifies; raise a 400 otherwise."""
+    if not secret:
+        raise _invalid_signature("the shop has no Stripe webhook secret configured")
+    import stripe
+
+    try:
+        stripe.WebhookSignature.verify_header(raw_body, signature_header, secret, tolerance=SIGNATURE_TOLERANCE_S)
+    except stripe.SignatureVerificationError as error:
+        raise _invalid_signature(str(error)) from None
+    except UnicodeDecodeError:
+        raise _invalid_signature("the body is not UTF-8") from None
+    try:
+        event = json.loads(raw_body)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+        raise TypedApiError(400, "InvalidPayload", "the event is not a JSON object with a string id and type")
+    return event
+
+
+async def record_event(store: Store, event: dict[str, Any]) -> bool:
+    """Record a verified event and enqueue its job; False if its id was recorded before (nothing is done)."""
+    async with store.write() as conn:
+        recorded = await conn.execute(
+            store.insert_if_new(stripe_events).values(
+                id=event["id"], type=event["type"], payload=json.dumps(event), received_at=time.time()
+            )
+        )
+        if recorded.first() is None:
+            return False
+        if event["type"] in (PAYMENT_SUCCEEDED, PAYMENT_FAILED):
+            await enqueue(conn, STRIPE_EVENT_JOB, {"event_id": event["id"]})
+    return True
+
+
+class StripeEventJobs:
+    """Runs the ``stripe_event`` job: what a recorded payment intent event does to its checkout."""
+
+    def __init__(self, settlement: Settlement) -> None:
+        self.settlement = settlement
+
+    async def run(self, conn: AsyncConnection, payload: dict[str, Any]) -> None:
+        recorded = await conn.scalar(select(stripe_events.c.payload).where(stripe_events.c.id == payload["event_id"]))
+        event = json.loads(recorded)
+        intent = _object_at(event, "data", "object")
+        checkout_id = _object_at(intent, "metadata").get("checkout_id")
+        if not isinstance(checkout_id, str):
+            return
+        checkout = await lock_checkout(conn, checkouts.c.id == checkout_id)
+        if (
+            checkout is None
+            or checkout.status != CONFIRMED
+            or checkout.payment_processor != "stripe"
+            or checkout.payment_intent_id != intent.get("id")
+        ):
+            return
+        if event["type"] == PAYMENT_SUCCEEDED and intent.get("amount") == int(checkout.amount):
+            await self.settlement.settle(conn, checkout)
+        elif event["type"] == PAYMENT_FAILED:
+            await self.settlement.fail(conn, checkout)
+
+
+def _object_at(value: Any, *keys: str) -> dict[str, Any]:
+    """The JSON object at ``value[key][key]...``, or an empty one if any step is missing or not an object."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _invalid_signature(detail: str) -> TypedApiError:
+    return TypedApiError(400, "InvalidSignature", detail)
