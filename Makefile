@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
-# The integration tests mostly wait on real shops and real load runs: more workers than cores pays off.
+# The integration tests mostly wait on real shops and real load runs: more workers than cores pays off. Work
+# stealing keeps a worker from idling at the end while another still has a queue of long load tests.
 TEST_WORKERS ?= 4
 
 .PHONY: demo test lint format clean
@@ -25,7 +26,7 @@ demo: $(VENV)/.installed
 	$(BIN)/shopstorm demo $(ARGS)
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

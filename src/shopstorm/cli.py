@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from secrets import token_urlsafe
 from typing import Any
 
 from shopstorm import __version__
 from shopstorm.errors import ExitCode, ShopstormError, UsageError
 
 DEMO_DEFAULTS = {"users": 20, "spawn_rate": 10.0, "run_time": 30, "headless": True}
+DEMO_TARGETS = ("webshop", "storefront", "checkout-api")
 # The course benchmark's consistency test: 1000 users with credit 1, one item with stock 100 at price 1,
 # 1000 concurrent one-unit checkouts, then the audit.
 CONSISTENCY_DEFAULTS = {
@@ -70,6 +72,14 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     add("--seed-items", metavar="N", help="catalogue items to seed (default 100)")
     add("--seed-stock", metavar="N", help="stock of each seeded item (default 1000000)")
     add("--seed-price", metavar="N", help="price of seeded items (default 10)")
+    add("--api-token", metavar="TOKEN", help="checkout-api: bearer token (better: $LOAD_TEST_API_TOKEN)")
+    add("--product-id", metavar="ID", help="checkout-api: product to check out (default: one the seed creates)")
+    add("--customer-email", metavar="EMAIL", help="checkout-api: one email for every checkout (default: unique)")
+    add("--provider-secret", metavar="SECRET", help="checkout-api: the shop's Stripe webhook secret (inbound events)")
+    add("--no-webhooks", dest="webhooks", action="store_false", default=None, help="checkout-api: no receiver")
+    add("--webhook-url", metavar="URL", help="checkout-api: public URL that reaches the receiver (a tunnel)")
+    add("--webhook-port", metavar="PORT", help="checkout-api: the receiver's port on 127.0.0.1 (default: free)")
+    add("--settle-timeout", metavar="SECONDS", help="checkout-api: how long settling may take (default 30)")
 
 
 def _add_consistency_options(parser: argparse.ArgumentParser) -> None:
@@ -98,12 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="start the embedded demo shop and run the webshop stress mix against it",
+        help="start the embedded demo shop and run a target's mix against it (webshop stress by default)",
         description="Start the demo shop on a free loopback port, seed it, run the webshop stress mix "
-        "(20 shoppers, 30 s, headless unless told otherwise) and write summary.json. "
-        "Unknown flags go to Locust.",
+        "(20 shoppers, 30 s, headless unless told otherwise) and write summary.json. --target storefront or "
+        "checkout-api runs that target instead (checkout-api: the payments mix, with a token and provider secret "
+        "made for this run). Unknown flags go to Locust.",
     )
     _add_load_options(demo)
+    demo.add_argument(
+        "--target",
+        dest="demo_target",
+        default="webshop",
+        choices=DEMO_TARGETS,
+        help="which of the demo shop's APIs to run against (default webshop)",
+    )
     demo.add_argument("--store", help="demo shop store: sqlite:///file.db or postgresql://host/db")
     demo.add_argument("--fault", dest="faults", action="append", metavar="NAME", help="switch on a shop fault")
 
@@ -164,6 +182,8 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
     settings = load_settings(_cli_settings(args), config_file=args.config, defaults=defaults)
     if args.command == "consistency" and settings.spawn_rate is None:
         settings = replace(settings, spawn_rate=float(settings.users or 1))  # everyone at once
+    if args.command == "demo" and target_name == "checkout-api" and settings.mix is None:
+        settings = replace(settings, mix="payments")  # the demo shows both ways of paying
     shoppers = shoppers_for(target_name, settings.mix)
     for shopper in shoppers:
         resolve_mix(shopper, settings)  # an unknown journey fails here, before anything starts
@@ -175,8 +195,12 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
 
     from shopstorm.demoshop.process import DemoShopError, DemoShopProcess
 
+    secrets = {}
+    if target_name == "checkout-api":  # made for this run, handed to the shop through its environment
+        secrets = {"api_token": token_urlsafe(24), "stripe_secret": "whsec_" + token_urlsafe(24)}
+        settings = replace(settings, api_token=secrets["api_token"], provider_secret=secrets["stripe_secret"])
     try:
-        shop = DemoShopProcess(store=settings.store, faults=settings.faults)
+        shop = DemoShopProcess(store=settings.store, faults=settings.faults, **secrets)
         shop.start()
     except DemoShopError as error:
         raise UsageError(f"the demo shop did not start: {error}") from None
@@ -246,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
             return _compare(args)
         if args.command == "demo":
-            return _start_run("webshop", args, extra, DEMO_DEFAULTS)
+            return _start_run(args.demo_target, args, extra, DEMO_DEFAULTS)
         if args.command == "consistency":
             return _start_run(args.target, args, extra, CONSISTENCY_DEFAULTS)
         return _start_run(args.target, args, extra, {})

@@ -27,12 +27,18 @@ Shoppers = tuple[type[ShopstormUser], ...]
 
 
 def _builtin_shoppers() -> dict[str, dict[str, Shoppers]]:
+    from shopstorm.journeys.checkout_api import CheckoutFlowShopper, CheckoutPaymentsShopper, PolarCheckoutUser
     from shopstorm.journeys.storefront import StorefrontReturningUser, StorefrontVisitor
     from shopstorm.journeys.webshop import WebshopConsistencyShopper, WebshopStressShopper
 
     return {
         "webshop": {"stress": (WebshopStressShopper,), "consistency": (WebshopConsistencyShopper,)},
         "storefront": {"funnel": (StorefrontVisitor, StorefrontReturningUser)},
+        "checkout-api": {
+            "flow": (CheckoutFlowShopper,),
+            "polar": (PolarCheckoutUser,),
+            "payments": (CheckoutPaymentsShopper,),
+        },
     }
 
 

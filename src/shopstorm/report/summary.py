@@ -147,10 +147,7 @@ def build(
         "duration_s": round(duration, 3),
         "interrupted": interrupted,
         "exit_code": None,  # set by the engine once the gates are evaluated
-        "seed": {
-            name: {"mode": data.get("mode"), **{key: len(data.get(key, ())) for key in ("items", "users", "orders")}}
-            for name, data in seed.items()
-        },
+        "seed": {name: _seed_summary(data) for name, data in seed.items()},
         "totals": {
             "requests": total_count,
             "failures": total_failures,
@@ -183,3 +180,11 @@ def write(report: dict[str, Any], out_dir: str) -> Path:
         file.write("\n")
     os.replace(file.name, path)
     return path
+
+
+def _seed_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """What a target seeded, in short: collections as their size, a webshop's catalogue as counts; plain values
+    (a product id, a stock) as they are."""
+    if "items" in data or "users" in data:
+        return {"mode": data.get("mode"), **{key: len(data.get(key, ())) for key in ("items", "users", "orders")}}
+    return {key: len(value) if isinstance(value, list | dict) else value for key, value in data.items()}

@@ -48,6 +48,15 @@ def render(report: dict[str, Any]) -> str:
         for row in report["funnel"]:
             conversion = "" if row["conversion"] is None else f"  {row['conversion'] * 100:5.1f}% of the step before"
             lines.append(f"  {row['step']:<12} {row['journeys']:>8}{conversion}")
+    webhooks = report.get("webhooks")
+    if webhooks:
+        lines += ["", _header("Webhooks (confirm → delivery, ms)", width), "-" * (width + 66)]
+        for kind, latency in webhooks["delivery_ms"].items():
+            lines.append(_row(kind, latency["count"], 0, latency, 0.0, width))
+        lines.append(
+            f"deliveries: {webhooks['received']} received, {webhooks['invalid']} with a bad signature, "
+            f"{webhooks['duplicates']} duplicates (same webhook-id, deduplicated)"
+        )
     if report["failures"]:
         lines += ["", "Failures"]
         for failure in report["failures"][:10]:
@@ -88,10 +97,16 @@ def render_audit(audit: dict[str, Any]) -> str:
             )
         lines.append(line)
     tally = audit["checkouts"]
-    lines.append(
-        f"  checkouts: {tally.get('acknowledged', 0)} acknowledged, {tally.get('refused', 0)} refused, "
-        f"{tally.get('unknown', 0)} unknown"
-    )
+    if "acknowledged" in tally or not tally:
+        lines.append(
+            f"  checkouts: {tally.get('acknowledged', 0)} acknowledged, {tally.get('refused', 0)} refused, "
+            f"{tally.get('unknown', 0)} unknown"
+            + (f", {tally['cut_off']} cut off by the end of the run" if tally.get("cut_off") else "")
+        )
+    else:  # a payment platform's checkouts: confirmed, and how they ended
+        lines.append("  checkouts: " + ", ".join(f"{count} {status}" for status, count in sorted(tally.items())))
+    if audit.get("unchecked", {}).get("items"):
+        lines.append(f"  not checked: {audit['unchecked']['items']} products bought that the seed never saw")
     unknowns = ", ".join(
         f"{kind} {r['happened']} happened / {r['not_happened']} not / {r['undecidable']} undecidable"
         for kind, r in audit["unknowns"].items()
