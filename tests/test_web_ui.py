@@ -6,6 +6,7 @@ import signal
 import subprocess
 import time
 
+import psutil
 import requests
 
 from support import cli_env, read_summary, shopstorm_command
@@ -27,12 +28,15 @@ def test_web_ui_swarm_stats_stop(demo_shop, tmp_path, free_port):
     shop = demo_shop("sqlite")
     out = tmp_path / "out"
     ui = f"http://127.0.0.1:{free_port}"
-    command = shopstorm_command("run", "webshop", "--host", shop.url, "--web-host", "127.0.0.1",
-                                "--web-port", str(free_port), "--think-time", "0.05-0.1", "--seed-items", "10",
-                                "--out", str(out))  # fmt: skip
+    command = shopstorm_command("run", "webshop", "--host", shop.url, "--web-port", str(free_port),
+                                "--think-time", "0.05-0.1", "--seed-items", "10", "--out", str(out))  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
         wait_for(ui + "/")
+        # The UI can start load against the shop: without --web-host it listens on loopback only.
+        listening = {c.laddr.ip for c in psutil.Process(process.pid).net_connections("tcp")
+                     if c.status == psutil.CONN_LISTEN and c.laddr.port == free_port}  # fmt: skip
+        assert listening == {"127.0.0.1"}
         swarm = requests.post(ui + "/swarm", data={"user_count": 4, "spawn_rate": 4, "host": shop.url}, timeout=5)
         assert swarm.status_code == 200 and swarm.json()["success"] is True
         time.sleep(4)

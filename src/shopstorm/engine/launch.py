@@ -46,6 +46,10 @@ def locust_argv(settings: Settings, host: str, locust_args: list[str]) -> list[s
     headless = settings.headless or _given(locust_args, "--headless")
     if headless and not _given(locust_args, "--headless"):
         argv.append("--headless")
+    if not headless and not _given(locust_args, "--web-host") and not os.environ.get("LOCUST_WEB_HOST"):
+        # Locust's UI listens on every interface by default, and anyone who reaches it can start load against the
+        # shop with its credentials: loopback unless the user opens it (--web-host, $LOCUST_WEB_HOST).
+        argv += ["--web-host", "127.0.0.1"]
     if headless:
         # shopstorm's live view and summary table replace Locust's periodic and final tables; Locust's own
         # numbers are kept as a file instead of being printed a second time.
