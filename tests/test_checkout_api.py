@@ -5,16 +5,18 @@ token stops the run at the start; Polar's environment names and thresholds work.
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import gevent
+import psutil
 import pytest
 import requests
 
 from shopstorm.audit.ledger import STOPPED, Entry
 from shopstorm.settings import load_settings
 from shopstorm.targets.checkout_api import CheckoutApiTarget
-from support import journeys_by_name, read_summary, run_cli
+from support import cli_env, journeys_by_name, read_summary, run_cli, shopstorm_command
 
 TOKEN = "polar_pat_shopstorm_test_token"
 PROVIDER_SECRET = "whsec_shopstorm_provider_test_secret"
@@ -149,6 +151,36 @@ def test_two_processes_share_one_receiver_and_one_audit(demo_shop, tmp_path):
     assert summary["audit"]["violations"] == 0, violated(summary)
     settled = summary["audit"]["checkouts"]["succeeded"]
     assert summary["webhooks"]["by_type"]["order.paid"] == settled > 0  # one receiver saw both workers' checkouts
+
+
+def test_a_worker_slow_to_quit_still_delivers_its_ledger_to_the_audit(demo_shop, tmp_path):
+    """Locust's master waits half a second for its workers' final reports. A worker paused across the end of the run
+    (as a saturated machine pauses it) answers later: its last checkouts must still reach the audit, or the audit
+    would check fewer checkouts than the shop settled and pass."""
+    shop = demo_shop("sqlite", **SECRETS)
+    out = tmp_path / "out"
+    command = shopstorm_command("run", "checkout-api", "--host", shop.url, "--mix", "payments", "-u", "4", "-r", "4",
+                                "-t", "6s", "--audit", "--processes", "2", "--out", str(out))  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=cli_env(CREDENTIALS))  # fmt: skip
+    try:
+        started = time.monotonic()
+        while "load started" not in process.stdout.readline():
+            assert time.monotonic() - started < 60 and process.poll() is None, "the load never started"
+        time.sleep(5.0)
+        worker = min(psutil.Process(process.pid).children(), key=lambda child: child.pid)
+        worker.suspend()  # from 1 s before the end of the run to 1 s after it
+        time.sleep(2.0)
+        worker.resume()
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stdout[-3000:] + stderr[-2000:]
+    summary = read_summary(out)
+    assert min(summary["generators"]["requests_by_worker"]) > 0
+    assert summary["audit"]["violations"] == 0, violated(summary)
+    settled = summary["audit"]["checkouts"]["succeeded"]
+    assert summary["webhooks"]["by_type"]["order.paid"] == settled > 0  # the receiver saw no checkout the audit missed
 
 
 def test_a_wrong_token_stops_the_run_at_the_start_with_one_line(demo_shop, tmp_path):

@@ -96,7 +96,10 @@ def test_ctrl_c_writes_the_summary_and_exits_130(demo_shop, tmp_path):
                                 "--think-time", "0.1", "--out", str(out))  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
-        time.sleep(4)
+        started = time.monotonic()  # the run says when the load starts (after seeding): interrupt it two seconds in
+        while "load started" not in process.stdout.readline():
+            assert time.monotonic() - started < 60 and process.poll() is None, "the load never started"
+        time.sleep(2)
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=30)
     finally:

@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shopstorm: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        print("shopstorm: interrupted", file=sys.stderr)
+        # a Ctrl-C during the run is handled by the run, which writes the summary: this one came before it
+        print("shopstorm: interrupted before the load started; nothing was written", file=sys.stderr)
         return ExitCode.INTERRUPTED
 
 

@@ -75,6 +75,9 @@ def run_locust(target_name: str, settings: Settings, host: str, locust_args: lis
     os.environ["SHOPSTORM_RUN"] = json.dumps({"target": target_name, "settings": settings.to_json()})
     import locust.main  # imported late: it monkey-patches the standard library for gevent
 
+    from shopstorm.engine.plugin import chain_sigint
+
+    chain_sigint()  # a Ctrl-C while Locust starts or the shop is seeded must reach this greenlet too
     saved_argv = sys.argv
     sys.argv = locust_argv(settings, host, locust_args)
     try:
@@ -82,7 +85,8 @@ def run_locust(target_name: str, settings: Settings, host: str, locust_args: lis
     except SystemExit as exit_:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before Locust's own handling began (a run under way ends in SystemExit above)
+        print("shopstorm: interrupted before the load started; nothing was written", file=sys.stderr)
         return 130
     finally:
         sys.argv = saved_argv

@@ -34,7 +34,8 @@ from typing import Any
 import gevent
 from locust import constant, events
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.rpc import Message
+from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner, WorkerRunner
 
 from shopstorm import gates
 from shopstorm.audit.ledger import LEDGER
@@ -51,6 +52,7 @@ log = logging.getLogger("shopstorm")
 
 RUN_ENV = "SHOPSTORM_RUN"  # set by `shopstorm run`: {"target": name, "settings": json}
 NO_SHOPPERS_GRACE_S = 10.0  # how long a run with no shopper ever reported running waits before it ends
+FINAL_REPORT_TIMEOUT_S = 30.0  # how long a quitting master waits for each worker's last measurements and ledger
 OPEN_MODEL_LEAD = 1.0  # seconds between the start and the first arrival, for the shoppers to be spawned
 
 
@@ -72,6 +74,7 @@ class RunState:
     active: bool = False  # False when the locustfile has no shopstorm shoppers: the plugin stays out of the way
     environment: Environment | None = None
     targets: list[Any] = field(default_factory=list)  # this process's targets, one per target class
+    final_reports: set[str] = field(default_factory=set)  # master: workers whose report after stopping arrived
 
 
 RUN = RunState()
@@ -126,26 +129,42 @@ def _on_init(environment: Environment, **_: Any) -> None:
         RUN.target_name = target_name or shoppers[0].target_class.name
         RUN.funnel_steps = next((tuple(s.funnel_steps) for s in shoppers if getattr(s, "funnel_steps", ())), ())
         if _is_worker(environment):
+            # registered after the worker runner's own listener, which tells the master it quits: with quitting's
+            # listeners run in reverse, this one goes first (a worker interrupted by Ctrl-C, say)
+            environment.events.quitting.add_listener(_send_final_report)
             return
+        if isinstance(environment.runner, MasterRunner):
+            _wait_for_final_reports_on_quit(environment.runner)
+        chain_sigint()  # from here a Ctrl-C reaches the main greenlet, not whichever seeding greenlet runs
         started = time.monotonic()
-        for target in targets.values():
-            RUN.seed[target.name] = target.seed()
-            target.use_seed(RUN.seed[target.name])
+        try:
+            for target in targets.values():
+                RUN.seed[target.name] = target.seed()
+                target.use_seed(RUN.seed[target.name])
+        except BaseException:  # a seed refused, or a Ctrl-C: undo what the seeds set up (a webhook registration)
+            for target in targets.values():
+                target.finish()
+            raise
         log.info("seeded the shop in %.1f s", time.monotonic() - started)
     except ShopstormError as error:
         print(f"shopstorm: {error}", file=sys.stderr, flush=True)
         sys.exit(error.exit_code)
     if environment.parsed_options is not None:
         environment.parsed_options.shopstorm_seed = json.dumps(RUN.seed)
-    _chain_sigint()
 
 
-def _chain_sigint() -> None:
+def chain_sigint() -> None:
     """Remember a Ctrl-C (exit code 130), then interrupt the main greenlet, where Locust handles it.
 
-    Python's own handler would raise KeyboardInterrupt in whichever greenlet happens to run — often a shopper's,
-    which gevent reports with a traceback. gevent runs this handler in a greenlet of its own instead.
+    Python's own handler would raise KeyboardInterrupt in whichever greenlet happens to run — often a shopper's or a
+    seeding one, which gevent reports with a traceback and raises again in the main greenlet later, even after the
+    interrupt was reported. gevent runs this handler in a greenlet of its own instead. Installed once per process
+    (by ``shopstorm run`` before Locust starts, or at init): gevent would run every handler installed.
     """
+    global _sigint_installed
+    if _sigint_installed:
+        return
+    _sigint_installed = True
     main = gevent.get_hub().parent
 
     def on_sigint() -> None:
@@ -153,6 +172,9 @@ def _chain_sigint() -> None:
         main.throw(KeyboardInterrupt)
 
     gevent.signal_handler(signal.SIGINT, on_sigint)
+
+
+_sigint_installed = False
 
 
 @events.test_start.add_listener
@@ -176,6 +198,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
                 options.shopstorm_workers = runner.worker_count
     MEASUREMENTS.clear(ships=_is_worker(environment))
     LEDGER.clear()
+    RUN.final_reports.clear()
     RUN.started, RUN.stopped = time.time(), None
     if not isinstance(runner, MasterRunner):  # processes that run shoppers pace them and watch their CPU
         _pace(environment, t0, share)
@@ -263,6 +286,9 @@ def _on_report_to_master(data: dict, **_: Any) -> None:
         data["shopstorm"] = MEASUREMENTS.take_delta()
         if LEDGER.enabled:
             data["shopstorm_ledger"] = LEDGER.take_delta()
+        # sent once the shoppers are stopped: nothing is recorded after it, so it completes this worker's share
+        runner = RUN.environment.runner if RUN.environment else None
+        data["shopstorm_final"] = runner is not None and runner.state == STATE_STOPPED
 
 
 @events.worker_report.add_listener
@@ -270,6 +296,49 @@ def _on_worker_report(client_id: str, data: dict, **_: Any) -> None:
     if RUN.active and "shopstorm" in data:
         MEASUREMENTS.merge(data["shopstorm"], worker=client_id)
         LEDGER.merge(data.get("shopstorm_ledger", []))
+        if data.get("shopstorm_final"):
+            RUN.final_reports.add(client_id)
+
+
+def _send_final_report(environment: Environment, **_: Any) -> None:
+    """A worker quitting on its own (not told to by the master) stops its shoppers and sends what it recorded."""
+    runner = environment.runner
+    if RUN.active and isinstance(runner, WorkerRunner) and runner.state != STATE_STOPPED:
+        runner.stop()
+        runner._send_stats()  # Locust's own final report, as it sends when the master tells it to quit
+
+
+def _wait_for_final_reports_on_quit(runner: MasterRunner) -> None:
+    """Make the master's quit wait until every worker's last report has arrived.
+
+    Locust's master tells its workers to quit, then waits a fixed half second for their final reports. A worker
+    still stopping its shoppers on a busy machine misses that, and with it go the last seconds of its measurements
+    and, worse, of its ledger: the audit would check fewer orders than were placed, and pass. So the quit waits
+    (up to FINAL_REPORT_TIMEOUT_S) for a report each connected worker sent after stopping, and says so when one
+    never came.
+    """
+    locust_quit = runner.quit
+
+    def quit() -> None:
+        workers = {client.id for client in runner.clients.all if client.state != STATE_MISSING}
+        if RUN.active and not workers <= RUN.final_reports:
+            runner.stop(send_stop_to_client=False)
+            for worker in workers:
+                runner.server.send_to_client(Message("quit", None, worker))
+            deadline = time.monotonic() + FINAL_REPORT_TIMEOUT_S
+            while not workers <= RUN.final_reports and time.monotonic() < deadline:
+                gevent.sleep(0.05)
+            missing = sorted(workers - RUN.final_reports)
+            if missing:
+                print(
+                    f"shopstorm: WARNING: no final report from {len(missing)} worker(s) within "
+                    f"{FINAL_REPORT_TIMEOUT_S:g} s: their last measurements and ledger entries are missing",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        locust_quit()
+
+    runner.quit = quit  # type: ignore[method-assign]
 
 
 @events.test_stop.add_listener
@@ -292,6 +361,8 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     if not RUN.active or _is_worker(environment):
         return
     live.stop()
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.quit()  # on Ctrl-C Locust quits only after this event: collect the workers' reports first
     try:
         _report(environment)
     finally:
