@@ -62,6 +62,9 @@ def test_the_flow_and_the_polar_mix_run_clean_with_settlement_and_delivery_laten
         assert journeys["settlement"]["count"] <= paid["count"] <= summary["audit"]["checkouts"]["succeeded"]
         assert summary["webhooks"]["by_type"]["order.paid"] == summary["audit"]["checkouts"]["succeeded"]
         assert "Webhooks (confirm → delivery, ms)" in result.stdout
+        row = next(line.split() for line in result.stdout.splitlines() if line.startswith("order.paid "))
+        assert int(row[1]) == paid["count"]
+        assert float(row[-1]) == pytest.approx(paid["count"] / summary["duration_s"], abs=0.06)  # per second
     else:
         assert set(journeys) == {"create_checkout", "update_customer", "get_checkout", "confirm_checkout"}
         assert journeys["create_checkout"]["count"] > journeys["confirm_checkout"]["count"] > 0

@@ -51,8 +51,10 @@ def render(report: dict[str, Any]) -> str:
     webhooks = report.get("webhooks")
     if webhooks:
         lines += ["", _header("Webhooks (confirm → delivery, ms)", width), "-" * (width + 66)]
+        seconds = report.get("duration_s") or 0.0
         for kind, latency in webhooks["delivery_ms"].items():
-            lines.append(_row(kind, latency["count"], 0, latency, 0.0, width))
+            rate = latency["count"] / seconds if seconds > 0 else 0.0
+            lines.append(_row(kind, latency["count"], 0, latency, rate, width))
         lines.append(
             f"deliveries: {webhooks['received']} received, {webhooks['invalid']} with a bad signature, "
             f"{webhooks['duplicates']} duplicates (same webhook-id, deduplicated)"
