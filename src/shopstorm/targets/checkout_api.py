@@ -35,7 +35,7 @@ from shopstorm.errors import TargetUnreachable, UsageError
 from shopstorm.metrics.histograms import HIGHEST_US, LOWEST_US, new_histogram, summarize
 from shopstorm.settings import Settings
 from shopstorm.targets.admin_http import AdminSession, whole_number
-from shopstorm.targets.base import JourneyFailed, Reply, Target, call
+from shopstorm.targets.base import QUIET_READ_PAUSE_S, QUIET_READS, JourneyFailed, Reply, Target, call
 from shopstorm.targets.signing import new_webhook_secret, sign_stripe_event
 from shopstorm.targets.webhook_receiver import WebhookReceiver
 
@@ -300,7 +300,7 @@ class CheckoutApiTarget(Target):
         if checkout.status == "open":
             return open_is_final  # never confirmed, or the confirm was lost
         if checkout.awaits_provider and not provider_told:
-            return True  # no provider event will ever come
+            return open_is_final  # no provider event will come, unless one cut off is still being committed
         if checkout.status not in SETTLED:
             return False
         if checkout.status == "succeeded" and self.receiver is not None:
@@ -325,14 +325,26 @@ class CheckoutApiTarget(Target):
         admin.map(read, list(secrets))
 
     def _read_product(self, admin: AdminSession, state: PaymentsState) -> None:
+        """The product's stock and order count now. They are two reads: a settlement committing between them would
+        look like stock gone without an order, so a reading that does not add up is taken again until two in a row
+        agree (at most QUIET_READS): a race settles, a real loss stays."""
         before_stock, before_orders = self.seed_data.get("stock"), self.seed_data.get("orders")
         if before_stock is None or before_orders is None:
             return
-        reply = admin.read("GET", self._url(f"/v1/products/{self.product_id}"))
-        after_orders = self._order_count(admin, self.product_id)
-        stock = reply.body.get("stock") if isinstance(reply.body, dict) else None
-        if reply.outcome == "ok" and isinstance(stock, int) and after_orders is not None:
-            state.stock, state.product_orders = (before_stock, stock), (before_orders, after_orders)
+        reading = None
+        for attempt in range(QUIET_READS):
+            if attempt:
+                gevent.sleep(QUIET_READ_PAUSE_S)
+            reply = admin.read("GET", self._url(f"/v1/products/{self.product_id}"))
+            after_orders = self._order_count(admin, self.product_id)
+            stock = reply.body.get("stock") if isinstance(reply.body, dict) else None
+            if reply.outcome != "ok" or not isinstance(stock, int) or after_orders is None:
+                return
+            adds_up = before_stock - stock == after_orders - before_orders
+            previous, reading = reading, (stock, after_orders)
+            if adds_up or reading == previous:
+                break
+        state.stock, state.product_orders = (before_stock, reading[0]), (before_orders, reading[1])
 
     def report_sections(self, entries: list[Entry]) -> dict[str, Any]:
         """summary.json's ``webhooks``: what the receiver got, and delivery latency per event type."""
@@ -364,9 +376,9 @@ class CheckoutApiTarget(Target):
 
 
 def _confirms_in_doubt(entries: Iterable[Entry]) -> set[str]:
-    """Checkouts whose confirm got no answer (cut off by the end of the run, a 5xx, a lost connection) and none
-    acknowledged: the shop may still be committing it."""
-    unanswered = {e.entity for e in entries if e.kind == "confirm" and e.outcome == "unknown"}
+    """Checkouts whose confirm or provider event got no answer (cut off by the end of the run, a 5xx, a lost
+    connection) and none acknowledged: the shop may still be committing it."""
+    unanswered = {e.entity for e in entries if e.kind in ("confirm", "provider_event") and e.outcome == "unknown"}
     return unanswered - set(confirm_times(entries))
 
 
