@@ -15,7 +15,7 @@ from secrets import token_urlsafe
 from typing import Any
 
 from shopstorm import __version__
-from shopstorm.errors import ExitCode, ShopstormError, UsageError
+from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, ExitCode, ShopstormError, UsageError
 
 DEMO_DEFAULTS = {"users": 20, "spawn_rate": 10.0, "run_time": 30, "headless": True}
 DEMO_TARGETS = ("webshop", "storefront", "checkout-api")
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         # a Ctrl-C during the run is handled by the run, which writes the summary: this one came before it
-        print("shopstorm: interrupted before the load started; nothing was written", file=sys.stderr)
+        print(INTERRUPTED_BEFORE_LOAD, file=sys.stderr)
         return ExitCode.INTERRUPTED
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+# said on Ctrl-C before the load started, by the command line or by the engine, whichever was running
+INTERRUPTED_BEFORE_LOAD = "shopstorm: interrupted before the load started; nothing was written"
+
 
 class ExitCode(IntEnum):
     OK = 0

@@ -14,6 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
+from shopstorm.errors import INTERRUPTED_BEFORE_LOAD
 from shopstorm.settings import Settings
 
 LOCUSTFILE = str(Path(__file__).with_name("locustfile.py"))
@@ -86,7 +87,7 @@ def run_locust(target_name: str, settings: Settings, host: str, locust_args: lis
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 2)
     except KeyboardInterrupt:  # before Locust's own handling began (a run under way ends in SystemExit above)
-        print("shopstorm: interrupted before the load started; nothing was written", file=sys.stderr)
+        print(INTERRUPTED_BEFORE_LOAD, file=sys.stderr)
         return 130
     finally:
         sys.argv = saved_argv
