@@ -30,14 +30,21 @@ import gevent
 
 from shopstorm.audit.invariants import AuditResult
 from shopstorm.audit.ledger import LEDGER, Entry
-from shopstorm.audit.settlement import SETTLED, CheckoutState, PaymentsState, check_settlement, confirm_times
+from shopstorm.audit.settlement import (
+    PAID_EVENT,
+    SETTLED,
+    CheckoutState,
+    PaymentsState,
+    check_settlement,
+    confirm_times,
+)
 from shopstorm.errors import TargetUnreachable, UsageError
 from shopstorm.metrics.histograms import HIGHEST_US, LOWEST_US, new_histogram, summarize
 from shopstorm.settings import Settings
 from shopstorm.targets.admin_http import AdminSession, whole_number
 from shopstorm.targets.base import QUIET_READ_PAUSE_S, QUIET_READS, JourneyFailed, Reply, Target, call
 from shopstorm.targets.signing import new_webhook_secret, sign_stripe_event
-from shopstorm.targets.webhook_receiver import WebhookReceiver
+from shopstorm.targets.webhook_receiver import Delivery, WebhookReceiver
 
 EVENTS = ("checkout.updated", "order.created", "order.paid")
 CHECKOUTS = "/v1/checkouts/client/"
@@ -262,18 +269,19 @@ class CheckoutApiTarget(Target):
         secrets = {e.entity: e.related for e in entries if e.kind == "created" and e.outcome == "ok"}
         deadline = time.monotonic() + self.settings.settle_timeout
         told_provider = {e.entity for e in entries if e.kind == "provider_event" and e.outcome == "ok"}
-        # A confirm the run cut off (or that got no answer) may still commit in the shop: an open checkout with
-        # one is read again until it has stayed open for the quiet period.
-        in_doubt = _confirms_in_doubt(entries)
+        # A confirm or provider event the run cut off (or that got no answer) may still commit in the shop: an open
+        # checkout with one is read again until it has stayed open for the quiet period.
+        in_doubt = _payments_in_doubt(entries)
         quiet_until = time.monotonic() + QUIET_S
         pending = sorted(secrets)
         while True:
             self._read_checkouts(admin, state, {cid: secrets[cid] for cid in pending})
             quiet = time.monotonic() >= quiet_until
+            paid = self._paid_checkouts()  # once a round, not once a checkout: deliveries grow with the run
             pending = [
                 cid
                 for cid in pending
-                if not self._settled(state, cid, cid in told_provider, quiet or cid not in in_doubt)
+                if not self._settled(state, cid, cid in told_provider, quiet or cid not in in_doubt, paid)
             ]
             if not pending or time.monotonic() >= deadline:
                 break
@@ -283,17 +291,30 @@ class CheckoutApiTarget(Target):
         if deliveries is not None:
             # A webhook is sent after its change commits, so a checkout read before its event arrived is read again:
             # the state and the deliveries the audit compares must be of the same moment.
-            paid = {d.checkout_id for d in deliveries if d.event_type == "order.paid" and d.checkout_id}
             stale = [
-                cid for cid in paid & set(secrets) if getattr(state.checkouts.get(cid), "status", None) != "succeeded"
+                cid
+                for cid in self._paid_checkouts(deliveries) & set(secrets)
+                if getattr(state.checkouts.get(cid), "status", None) != "succeeded"
             ]
             self._read_checkouts(admin, state, {cid: secrets[cid] for cid in stale})
         return check_settlement(entries, state, deliveries, now=time.time())
 
-    def _settled(self, state: PaymentsState, checkout_id: str, provider_told: bool, open_is_final: bool) -> bool:
-        """Nothing more to wait for: the checkout ended (and its order.paid arrived), or it cannot move on.
+    def _paid_checkouts(self, deliveries: Iterable[Delivery] | None = None) -> set[str] | None:
+        """The checkouts an ``order.paid`` arrived for (of ``deliveries``, or all the receiver has so far); ``None``
+        when no webhooks are received."""
+        if deliveries is None:
+            if self.receiver is None:
+                return None
+            deliveries = list(self.receiver.deliveries)
+        return {d.checkout_id for d in deliveries if d.event_type == PAID_EVENT and d.checkout_id}
 
-        ``open_is_final`` is false while a cut-off confirm of this checkout may still commit."""
+    def _settled(
+        self, state: PaymentsState, checkout_id: str, provider_told: bool, open_is_final: bool, paid: set[str] | None
+    ) -> bool:
+        """Nothing more to wait for: the checkout ended (and its order.paid arrived, when ``paid`` says which did),
+        or it cannot move on.
+
+        ``open_is_final`` is false while a cut-off confirm or provider event of this checkout may still commit."""
         checkout = state.checkouts.get(checkout_id)
         if checkout is None:
             return False  # unreadable for now: read it again until the deadline
@@ -303,8 +324,8 @@ class CheckoutApiTarget(Target):
             return open_is_final  # no provider event will come, unless one cut off is still being committed
         if checkout.status not in SETTLED:
             return False
-        if checkout.status == "succeeded" and self.receiver is not None:
-            return any(d.checkout_id == checkout_id and d.event_type == "order.paid" for d in self.receiver.deliveries)
+        if checkout.status == "succeeded" and paid is not None:
+            return checkout_id in paid
         return True
 
     def _read_checkouts(self, admin: AdminSession, state: PaymentsState, secrets: dict[str, str]) -> None:
@@ -375,7 +396,7 @@ class CheckoutApiTarget(Target):
             self.receiver.stop()
 
 
-def _confirms_in_doubt(entries: Iterable[Entry]) -> set[str]:
+def _payments_in_doubt(entries: Iterable[Entry]) -> set[str]:
     """Checkouts whose confirm or provider event got no answer (cut off by the end of the run, a 5xx, a lost
     connection) and none acknowledged: the shop may still be committing it."""
     unanswered = {e.entity for e in entries if e.kind in ("confirm", "provider_event") and e.outcome == "unknown"}
