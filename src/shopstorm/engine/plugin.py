@@ -328,10 +328,10 @@ def _wait_for_final_reports_on_quit(runner: MasterRunner) -> None:
             deadline = time.monotonic() + FINAL_REPORT_TIMEOUT_S
             while not workers <= RUN.final_reports and time.monotonic() < deadline:
                 gevent.sleep(0.05)
-            missing = sorted(workers - RUN.final_reports)
+            missing = len(workers - RUN.final_reports)
             if missing:
                 print(
-                    f"shopstorm: WARNING: no final report from {len(missing)} worker(s) within "
+                    f"shopstorm: WARNING: no final report from {missing} worker(s) within "
                     f"{FINAL_REPORT_TIMEOUT_S:g} s: their last measurements and ledger entries are missing",
                     file=sys.stderr,
                     flush=True,

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import gevent
 
@@ -35,6 +35,24 @@ if TYPE_CHECKING:
 Outcome = Literal["ok", "refused", "unknown"]
 QUIET_READS = 6  # reads of the shop's state at most, after a run that cut calls off, until two agree
 QUIET_READ_PAUSE_S = 0.5
+
+Reading = TypeVar("Reading")
+
+
+def read_until_steady(read: Callable[[], Reading], done: Callable[[Reading], bool] = lambda _: False) -> Reading:
+    """Read the shop's state, and again (QUIET_READ_PAUSE_S apart, QUIET_READS reads at most) until a reading is
+    ``done`` or equals the one before: writes the end of the run cut off may still be committing, and a reading
+    taken mid-commit would look like a loss. A race settles; a real loss reads the same twice and stays."""
+    reading = read()
+    for _ in range(QUIET_READS - 1):
+        if done(reading):
+            break
+        gevent.sleep(QUIET_READ_PAUSE_S)
+        again = read()
+        if again == reading:
+            break
+        reading = again
+    return reading
 
 
 class JourneyFailed(Exception):
@@ -137,14 +155,8 @@ class Target(ABC):
         from shopstorm.audit.invariants import check
         from shopstorm.audit.ledger import STOPPED
 
-        state = self.read_state(entries)
-        if any(entry.detail == STOPPED for entry in entries):
-            for _ in range(QUIET_READS - 1):
-                gevent.sleep(QUIET_READ_PAUSE_S)
-                again = self.read_state(entries)
-                if again == state:
-                    break
-                state = again
+        cut_off = any(entry.detail == STOPPED for entry in entries)
+        state = read_until_steady(lambda: self.read_state(entries), done=lambda _: not cut_off)
         return check(self.baseline(), entries, state)
 
     def check_audit(self) -> None:

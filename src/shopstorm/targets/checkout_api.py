@@ -42,7 +42,7 @@ from shopstorm.errors import TargetUnreachable, UsageError
 from shopstorm.metrics.histograms import HIGHEST_US, LOWEST_US, new_histogram, summarize
 from shopstorm.settings import Settings
 from shopstorm.targets.admin_http import AdminSession, whole_number
-from shopstorm.targets.base import QUIET_READ_PAUSE_S, QUIET_READS, JourneyFailed, Reply, Target, call
+from shopstorm.targets.base import JourneyFailed, Reply, Target, call, read_until_steady
 from shopstorm.targets.signing import new_webhook_secret, sign_stripe_event
 from shopstorm.targets.webhook_receiver import Delivery, WebhookReceiver
 
@@ -352,20 +352,21 @@ class CheckoutApiTarget(Target):
         before_stock, before_orders = self.seed_data.get("stock"), self.seed_data.get("orders")
         if before_stock is None or before_orders is None:
             return
-        reading = None
-        for attempt in range(QUIET_READS):
-            if attempt:
-                gevent.sleep(QUIET_READ_PAUSE_S)
+
+        def read() -> tuple[int, int] | None:  # (stock, order count), or None when either cannot be read
             reply = admin.read("GET", self._url(f"/v1/products/{self.product_id}"))
-            after_orders = self._order_count(admin, self.product_id)
+            orders = self._order_count(admin, self.product_id)
             stock = reply.body.get("stock") if isinstance(reply.body, dict) else None
-            if reply.outcome != "ok" or not isinstance(stock, int) or after_orders is None:
-                return
-            adds_up = before_stock - stock == after_orders - before_orders
-            previous, reading = reading, (stock, after_orders)
-            if adds_up or reading == previous:
-                break
-        state.stock, state.product_orders = (before_stock, reading[0]), (before_orders, reading[1])
+            if reply.outcome != "ok" or not isinstance(stock, int) or orders is None:
+                return None
+            return stock, orders
+
+        def adds_up(reading: tuple[int, int] | None) -> bool:
+            return reading is None or before_stock - reading[0] == reading[1] - before_orders
+
+        reading = read_until_steady(read, done=adds_up)
+        if reading is not None:
+            state.stock, state.product_orders = (before_stock, reading[0]), (before_orders, reading[1])
 
     def report_sections(self, entries: list[Entry]) -> dict[str, Any]:
         """summary.json's ``webhooks``: what the receiver got, and delivery latency per event type."""
