@@ -78,7 +78,8 @@ def pg_url() -> Iterator[PostgresSchema]:
 
 @pytest.fixture
 def demo_shop(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[..., DemoShopProcess]]:
-    """A factory ``demo_shop(store="sqlite" | "postgres", faults=(), api_token=None, stripe_secret=None)``."""
+    """A factory ``demo_shop(store="sqlite" | "postgres", faults=(), api_token=None, stripe_secret=None,
+    webshop_answers="reference" | "json")``."""
     started: list[DemoShopProcess] = []
 
     def start(
@@ -86,8 +87,9 @@ def demo_shop(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[...
         faults: Sequence[str] = (),
         api_token: str | None = None,
         stripe_secret: str | None = None,
+        webshop_answers: str = "reference",
     ) -> DemoShopProcess:
-        secrets = {"api_token": api_token, "stripe_secret": stripe_secret}
+        secrets = {"api_token": api_token, "stripe_secret": stripe_secret, "webshop_answers": webshop_answers}
         if store == "sqlite":
             shop = DemoShopProcess(store=f"sqlite:///{tmp_path / f'shop-{len(started)}.db'}", faults=faults, **secrets)
         elif store == "postgres":

@@ -1,4 +1,5 @@
-"""The webshop API of a real demo shop process, on SQLite and on PostgreSQL: shapes, codes, refusals, bad input."""
+"""The webshop API of a real demo shop process in its JSON answer style (``--webshop-answers json``), on SQLite and
+on PostgreSQL: shapes, codes, refusals, bad input. The reference style is tested in test_demoshop_reference.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ STORES = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.pos
 
 @pytest.fixture(params=STORES)
 def shop_url(request: pytest.FixtureRequest, demo_shop) -> str:
-    return demo_shop(request.param).url
+    return demo_shop(request.param, webshop_answers="json").url
 
 
 def test_stock_service(shop_url: str) -> None:
@@ -27,7 +28,7 @@ def test_stock_service(shop_url: str) -> None:
 
     too_many = requests.post(f"{shop_url}/stock/subtract/{item_id}/4")
     assert too_many.status_code == 400
-    assert "not enough stock" in too_many.json()["error"]
+    assert "stock cannot get reduced below zero" in too_many.json()["error"]
     assert requests.get(f"{shop_url}/stock/find/{item_id}").json()["stock"] == 3
 
 
@@ -56,7 +57,7 @@ def test_payment_service(shop_url: str) -> None:
 
     too_much = requests.post(f"{shop_url}/payment/pay/{user_id}/19")
     assert too_much.status_code == 400
-    assert "not enough credit" in too_much.json()["error"]
+    assert "credit cannot get reduced below zero" in too_much.json()["error"]
     assert requests.get(f"{shop_url}/payment/find_user/{user_id}").json()["credit"] == 18
 
     seeded = requests.post(f"{shop_url}/payment/batch_init/4/100")

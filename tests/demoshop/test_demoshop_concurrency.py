@@ -42,7 +42,7 @@ def _one_unit_orders(shop_url: str, user_count: int) -> list[str]:
 
 @pytest.mark.parametrize("store", STORES)
 def test_concurrent_checkouts_sell_exactly_the_stock(demo_shop, store: str) -> None:
-    shop_url = demo_shop(store).url
+    shop_url = demo_shop(store, webshop_answers="json").url
     users = 300
     requests.post(f"{shop_url}/stock/batch_init/1/100/1")
     requests.post(f"{shop_url}/payment/batch_init/{users}/1")
@@ -70,7 +70,7 @@ def test_concurrent_checkouts_sell_exactly_the_stock(demo_shop, store: str) -> N
 
 @pytest.mark.parametrize("store", STORES)
 def test_concurrent_checkouts_of_one_order_charge_once(demo_shop, store: str) -> None:
-    shop_url = demo_shop(store).url
+    shop_url = demo_shop(store, webshop_answers="json").url
     requests.post(f"{shop_url}/stock/batch_init/1/100/3")
     requests.post(f"{shop_url}/payment/batch_init/5/100")
     order_ids = _one_unit_orders(shop_url, 5)
@@ -91,7 +91,7 @@ def test_concurrent_checkouts_of_one_order_charge_once(demo_shop, store: str) ->
 
 @pytest.mark.parametrize("store", STORES)
 def test_concurrent_stock_and_credit_changes_lose_nothing(demo_shop, store: str) -> None:
-    shop_url = demo_shop(store).url
+    shop_url = demo_shop(store, webshop_answers="json").url
     requests.post(f"{shop_url}/stock/batch_init/2/1000/1")
     requests.post(f"{shop_url}/payment/batch_init/1/1000")
     changes = [

@@ -33,7 +33,7 @@ def _state(shop_url: str, order_id: str, user_id: str = "0") -> tuple[int, int, 
 
 
 def test_lost_update_oversells_under_concurrent_checkouts(demo_shop) -> None:
-    shop_url = demo_shop("sqlite", faults=["lost-update"]).url
+    shop_url = demo_shop("sqlite", faults=["lost-update"], webshop_answers="json").url
     users = 300
     _seed(shop_url, stock=100, price=1, users=users, credit=1)
     sessions = threading.local()
@@ -58,7 +58,7 @@ def test_lost_update_oversells_under_concurrent_checkouts(demo_shop) -> None:
 
 
 def test_double_charge_checks_out_a_paid_order_again(demo_shop) -> None:
-    shop_url = demo_shop("sqlite", faults=["double-charge"]).url
+    shop_url = demo_shop("sqlite", faults=["double-charge"], webshop_answers="json").url
     _seed(shop_url, stock=10, price=5, users=1, credit=100)
     order_id = _order(shop_url, quantity=2)
 
@@ -70,7 +70,7 @@ def test_double_charge_checks_out_a_paid_order_again(demo_shop) -> None:
 
 
 def test_no_rollback_keeps_the_stock_of_a_refused_checkout(demo_shop) -> None:
-    shop_url = demo_shop("sqlite", faults=["no-rollback"]).url
+    shop_url = demo_shop("sqlite", faults=["no-rollback"], webshop_answers="json").url
     _seed(shop_url, stock=5, price=10, users=1, credit=5)
     order_id = _order(shop_url)
 
@@ -81,7 +81,7 @@ def test_no_rollback_keeps_the_stock_of_a_refused_checkout(demo_shop) -> None:
 
 
 def test_ack_before_commit_answers_success_but_loses_the_checkout(demo_shop) -> None:
-    shop_url = demo_shop("sqlite", faults=["ack-before-commit"]).url
+    shop_url = demo_shop("sqlite", faults=["ack-before-commit"], webshop_answers="json").url
     _seed(shop_url, stock=5, price=10, users=1, credit=50)
     order_id = _order(shop_url)
 
@@ -92,7 +92,7 @@ def test_ack_before_commit_answers_success_but_loses_the_checkout(demo_shop) -> 
 
 
 def test_error_after_commit_answers_500_but_the_checkout_happened(demo_shop) -> None:
-    shop_url = demo_shop("sqlite", faults=["error-after-commit"]).url
+    shop_url = demo_shop("sqlite", faults=["error-after-commit"], webshop_answers="json").url
     _seed(shop_url, stock=5, price=10, users=1, credit=50)
     order_id = _order(shop_url)
 
@@ -103,7 +103,7 @@ def test_error_after_commit_answers_500_but_the_checkout_happened(demo_shop) -> 
 
 
 def test_stall_holds_responses_inside_its_window(demo_shop) -> None:
-    shop_url = demo_shop("sqlite", faults=["stall"]).url
+    shop_url = demo_shop("sqlite", faults=["stall"], webshop_answers="json").url
     session = requests.Session()
 
     def seconds_for_health_at(offset_in_period: float) -> float:

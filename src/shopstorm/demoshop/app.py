@@ -35,7 +35,7 @@ from shopstorm.demoshop.errors import (
 from shopstorm.demoshop.faults import FaultSwitches, stall_remaining
 from shopstorm.demoshop.store import Store
 from shopstorm.demoshop.storefront import Storefront
-from shopstorm.demoshop.webshop_api import WebshopApi
+from shopstorm.demoshop.webshop_api import WEBSHOP_PREFIXES, WebshopAnswers, WebshopApi
 
 
 class StallMiddleware:
@@ -64,6 +64,7 @@ def build_app(
     faults: FaultSwitches,
     basic_auth: BasicAuthCredentials | None = None,
     checkout_api: CheckoutApi | None = None,
+    webshop_answers: WebshopAnswers = "reference",
 ) -> Starlette:
     """The demo shop's ASGI app over one prepared store, with these faults switched on.
 
@@ -77,13 +78,13 @@ def build_app(
     routes = [
         Route("/health", health, methods=["GET"]),
         *Storefront(store, faults).routes(),
-        *WebshopApi(store, faults).routes(),
+        *WebshopApi(store, faults, webshop_answers).routes(),
         *checkout_api.routes(),
     ]
     middleware = [Middleware(StallMiddleware)] if faults.stall else []
     if basic_auth is not None:
         middleware.append(Middleware(BasicAuthMiddleware, credentials=basic_auth))
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers={
@@ -92,3 +93,6 @@ def build_app(
             Exception: internal_error_response,
         },
     )
+    # the reference implementation is Flask: its unknown routes and methods answer Flask's HTML 404/405 pages
+    app.state.flask_pages_under = WEBSHOP_PREFIXES if webshop_answers == "reference" else ()
+    return app

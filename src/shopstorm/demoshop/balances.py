@@ -84,9 +84,8 @@ async def _change_from_stale_read(store: Store, counter: Counter, entity_id: str
 
 
 def _refusal(counter: Counter, entity_id: str, current: int, delta: int) -> ApiError:
-    if delta < 0:
+    if delta < 0:  # the reference implementation's words
         return ApiError(
-            400,
-            f"not enough {counter.quantity}: {counter.kind} {entity_id!r} has {current}, asked for {-delta}",
+            400, f"{counter.kind.capitalize()}: {entity_id} {counter.quantity} cannot get reduced below zero!"
         )
     return ApiError(400, f"{counter.quantity} of {counter.kind} {entity_id!r} would exceed {MAX_BALANCE}")

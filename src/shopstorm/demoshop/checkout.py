@@ -102,13 +102,13 @@ async def _lines(conn: AsyncConnection, order_id: str) -> list[tuple[str, int]]:
     )
     lines = [(str(item_id), int(quantity)) for item_id, quantity in result]
     if not lines:
-        raise ApiError(400, f"order {order_id!r} has no items", reason="empty_order")
+        raise ApiError(400, f"Order: {order_id} has no items", reason="empty_order")
     return lines
 
 
 def _out_of_stock(item_id: str) -> ApiError:
-    return ApiError(400, f"item {item_id!r} is out of stock", reason="out_of_stock")
+    return ApiError(400, f"Out of stock on item_id: {item_id}", reason="out_of_stock")
 
 
 def _insufficient_credit(user_id: str, total_cost: int) -> ApiError:
-    return ApiError(400, f"user {user_id!r} has not enough credit for {total_cost}", reason="insufficient_credit")
+    return ApiError(400, "User out of credit", reason="insufficient_credit")

@@ -23,6 +23,7 @@ from shopstorm.demoshop.faults import Fault, UnknownFaultError, parse_faults
 from shopstorm.demoshop.process import API_TOKEN_ENV, STRIPE_SECRET_ENV
 from shopstorm.demoshop.server import ListenError, ShopSettings, bind_socket, serve
 from shopstorm.demoshop.store import StoreUnreachableError, StoreURLError, parse_store_url
+from shopstorm.demoshop.webshop_api import ANSWER_STYLES
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -71,6 +72,14 @@ def build_parser(prog: str = "python -m shopstorm.demoshop") -> argparse.Argumen
         metavar="SECRET",
         help=f"Stripe webhook secret (whsec_...) that signs provider events, default ${STRIPE_SECRET_ENV}",
     )
+    parser.add_argument(
+        "--webshop-answers",
+        choices=ANSWER_STYLES,
+        default="reference",
+        help="how the webshop API answers: 'reference' as the course's reference implementation (JSON only for "
+        "creates and reads, plain text for state changes, Flask's HTML 400 page for refusals; the default) or "
+        "'json' (JSON everywhere, 201 on creates, 404 for unknown ids)",
+    )
     parser.add_argument("--ready-file", type=Path, metavar="PATH", help="write {url, pid} here once listening")
     parser.add_argument("--log-level", default="warning", choices=_LOG_LEVELS, help="uvicorn log level")
     parser.add_argument("--access-log", action="store_true", help="log every request (off by default)")
@@ -105,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         basic_auth=basic_auth,
         api_token=args.api_token or os.environ.get(API_TOKEN_ENV) or None,
         stripe_secret=args.stripe_secret or os.environ.get(STRIPE_SECRET_ENV) or None,
+        webshop_answers=args.webshop_answers,
     )
     try:
         asyncio.run(serve(settings, sock))

@@ -57,7 +57,7 @@ async def lock_order(conn: AsyncConnection, order_id: str) -> Row[Any]:
 
 
 def refuse_paid(order_id: str) -> ApiError:
-    return ApiError(400, f"order {order_id!r} is already paid", reason="already_paid")
+    return ApiError(400, f"Order: {order_id} is already paid", reason="already_paid")
 
 
 async def add_line(store: Store, order_id: str, item_id: str, quantity: int) -> int:
@@ -90,7 +90,7 @@ async def remove_line(store: Store, order_id: str, item_id: str) -> int:
         line_of_item = (order_lines.c.order_id == order_id) & (order_lines.c.item_id == item_id)
         cost = await conn.scalar(select(order_lines.c.cost).where(line_of_item))
         if cost is None:
-            raise ApiError(400, f"item {item_id!r} is not in order {order_id!r}")
+            raise ApiError(400, f"Item: {item_id} is not in order: {order_id}")
         total_cost = int(order.total_cost) - int(cost)
         await conn.execute(delete(order_lines).where(line_of_item))
         await conn.execute(update(orders).where(orders.c.id == order_id).values(total_cost=total_cost))

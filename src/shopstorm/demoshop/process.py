@@ -48,6 +48,7 @@ class DemoShopProcess:
         basic_auth: str | None = None,
         api_token: str | None = None,
         stripe_secret: str | None = None,
+        webshop_answers: str = "reference",
     ) -> None:
         self.store = store
         self.schema = schema
@@ -58,6 +59,7 @@ class DemoShopProcess:
         self.basic_auth = basic_auth  # "user:pass": the shop then requires it on every route but /health
         self.api_token = api_token  # the checkout API's bearer token; None: the shop's environment decides
         self.stripe_secret = stripe_secret  # the Stripe webhook secret (whsec_...) of the provider event intake
+        self.webshop_answers = webshop_answers  # "reference" (the course's answers) or "json"
         self.process: subprocess.Popen[bytes] | None = None
         self._url: str | None = None
         self._work_dir: Path | None = None
@@ -79,6 +81,8 @@ class DemoShopProcess:
             command += ["--schema", self.schema]
         for fault in self.faults:
             command += ["--fault", fault]
+        if self.webshop_answers != "reference":
+            command += ["--webshop-answers", self.webshop_answers]
         if self.basic_auth is not None:
             command += ["--basic-auth", self.basic_auth]
         return [*command, "--ready-file", str(ready_file)]

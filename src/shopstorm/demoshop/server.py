@@ -46,6 +46,7 @@ class ShopSettings:
     basic_auth: BasicAuthCredentials | None = field(default=None, repr=False)
     api_token: str | None = field(default=None, repr=False)  # the checkout API's bearer token
     stripe_secret: str | None = field(default=None, repr=False)  # verifies the Stripe intake's signatures
+    webshop_answers: str = "reference"  # the webshop API's answer style: "reference" (the course's) or "json"
 
 
 class ListenError(OSError):
@@ -92,7 +93,7 @@ async def serve(settings: ShopSettings, sock: socket.socket) -> None:
     store = Store(settings.location)
     checkout_api = CheckoutApi(store, settings.faults, settings.api_token, settings.stripe_secret)
     config = uvicorn.Config(
-        build_app(store, settings.faults, settings.basic_auth, checkout_api),
+        build_app(store, settings.faults, settings.basic_auth, checkout_api, settings.webshop_answers),
         log_level=settings.log_level,
         access_log=settings.access_log,
         lifespan="off",

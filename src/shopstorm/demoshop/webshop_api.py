@@ -1,36 +1,81 @@
 """The webshop API: the three services ``/stock``, ``/payment`` and ``/orders`` of the webshop benchmark.
 
 This module maps each route to a handler that validates its path parameters (:mod:`params`), calls the store
-work (:mod:`seeding`, :mod:`balances`, :mod:`orders`, :mod:`checkout`) and shapes the JSON answer with the
-exact status codes the benchmark expects. Ids are strings; new ids are uuid4 hex. Another API family of the
-demo shop is another module like this one, mounted by :mod:`shopstorm.demoshop.app`.
+work (:mod:`seeding`, :mod:`balances`, :mod:`orders`, :mod:`checkout`) and shapes the answer. Ids are strings;
+new ids are uuid4 hex. Another API family of the demo shop is another module like this one, mounted by
+:mod:`shopstorm.demoshop.app`.
+
+Two answer styles (``shopstorm shop --webshop-answers``):
+
+- ``reference`` (the default) answers exactly as the course's reference implementation (three Flask services
+  on Redis behind nginx) does: creates and reads answer JSON with 200 (``{"item_id"}``, ``{"stock", "price"}``,
+  batch inits ``{"msg"}``), state changes answer 200 with a plain-text body (``Item: <id> stock updated to: 5``,
+  ``Checkout successful``), and refusals, unknown ids and unknown routes answer Flask's HTML error page
+  (``abort(400, "Out of stock on item_id: <id>")``; 404/405 for a route or method it lacks). The older
+  benchmark's ``DELETE /orders/removeItem`` and one-unit ``addItem`` are kept, answering in the same style.
+- ``json`` answers JSON everywhere (creates 201, refusals ``{"error", "reason"}``, unknown ids 404): the style
+  of many student implementations, kept so the tool is tested against both.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from shopstorm.demoshop import balances, checkout, orders, params, seeding
-from shopstorm.demoshop.errors import not_found
+from shopstorm.demoshop.errors import ApiError, flask_error_page, not_found
 from shopstorm.demoshop.faults import FaultSwitches
 from shopstorm.demoshop.store import Store, items, users
 
+WebshopAnswers = Literal["reference", "json"]
+ANSWER_STYLES: tuple[WebshopAnswers, ...] = ("reference", "json")
+WEBSHOP_PREFIXES = ("/stock/", "/payment/", "/orders/")
 
-def _json(body: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+
+def _text(body: str) -> Response:
+    """A Flask view's ``Response("...", status=200)``: text under Flask's default mimetype, text/html."""
+    return Response(body, media_type="text/html")
+
+
+Handler = Callable[["WebshopApi", Request], Awaitable[Response]]
+
+
+def _answers_like_the_reference(handler: Handler) -> Handler:
+    """In the reference style, a refusal or unknown id is Flask's 400 page (its ``abort(400, …)``), a 500 its
+    500 page; the JSON style lets the app's JSON error handlers answer."""
+
+    @functools.wraps(handler)
+    async def run(self: WebshopApi, request: Request) -> Response:
+        if self.answers == "json":
+            return await handler(self, request)
+        try:
+            return await handler(self, request)
+        except ApiError as error:
+            return flask_error_page(500 if error.status >= 500 else 400, None if error.status >= 500 else error.message)
+
+    return run
 
 
 class WebshopApi:
-    """Handlers of the webshop API over one store, with the process's fault switches."""
+    """Handlers of the webshop API over one store, with the process's fault switches and answer style."""
 
-    def __init__(self, store: Store, faults: FaultSwitches) -> None:
+    def __init__(self, store: Store, faults: FaultSwitches, answers: WebshopAnswers = "reference") -> None:
         self.store = store
         self.faults = faults
+        self.answers = answers
+
+    def _answer(self, body: dict[str, Any], status: int = 200, text: str | None = None) -> Response:
+        """JSON ``body`` (with ``status``) in the JSON style; in the reference style ``text`` when given (a state
+        change), else ``body`` as JSON with 200."""
+        if self.answers == "json":
+            return JSONResponse(body, status_code=status)
+        return _text(text) if text is not None else JSONResponse(body)
 
     def routes(self) -> list[BaseRoute]:
         """The three services, each mounted under its prefix."""
@@ -65,99 +110,126 @@ class WebshopApi:
 
     # --- stock -------------------------------------------------------------------------------------------
 
-    async def create_item(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def create_item(self, request: Request) -> Response:
         item_id = await seeding.create_item(self.store, params.non_negative(request, "price"))
-        return _json({"item_id": item_id}, 201)
+        return self._answer({"item_id": item_id}, 201)
 
-    async def batch_init_items(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def batch_init_items(self, request: Request) -> Response:
         count = params.batch_size(request, "n")
         stock = params.non_negative(request, "starting_stock")
         price = params.non_negative(request, "item_price")
         item_ids = await seeding.seed_items(self.store, count, stock, price)
-        return _json({"msg": f"{count} items with stock {stock} at price {price}", "item_ids": item_ids})
+        if self.answers == "reference":
+            return JSONResponse({"msg": "Batch init for stock successful"})
+        return self._answer({"msg": f"{count} items with stock {stock} at price {price}", "item_ids": item_ids})
 
-    async def find_item(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def find_item(self, request: Request) -> Response:
         item_id = params.entity_id(request, "item_id", "item")
         async with self.store.read() as conn:
             item = (await conn.execute(select(items).where(items.c.id == item_id))).first()
         if item is None:
             raise not_found("item", item_id)
-        return _json({"item_id": item.id, "stock": int(item.stock), "price": int(item.price)})
+        if self.answers == "reference":
+            return JSONResponse({"stock": int(item.stock), "price": int(item.price)})
+        return self._answer({"item_id": item.id, "stock": int(item.stock), "price": int(item.price)})
 
-    async def add_stock(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def add_stock(self, request: Request) -> Response:
         return await self._change_stock(request, sign=1)
 
-    async def subtract_stock(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def subtract_stock(self, request: Request) -> Response:
         return await self._change_stock(request, sign=-1)
 
-    async def _change_stock(self, request: Request, sign: int) -> JSONResponse:
+    async def _change_stock(self, request: Request, sign: int) -> Response:
         item_id = params.entity_id(request, "item_id", "item")
         amount = params.positive(request, "amount")
         stock = await balances.change_counter(self.store, self.faults, balances.STOCK, item_id, sign * amount)
-        return _json({"item_id": item_id, "stock": stock})
+        return self._answer({"item_id": item_id, "stock": stock}, text=f"Item: {item_id} stock updated to: {stock}")
 
     # --- payment -----------------------------------------------------------------------------------------
 
-    async def create_user(self, _request: Request) -> JSONResponse:
-        return _json({"user_id": await seeding.create_user(self.store)}, 201)
+    @_answers_like_the_reference
+    async def create_user(self, _request: Request) -> Response:
+        return self._answer({"user_id": await seeding.create_user(self.store)}, 201)
 
-    async def batch_init_users(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def batch_init_users(self, request: Request) -> Response:
         count = params.batch_size(request, "n")
         credit = params.non_negative(request, "starting_money")
         user_ids = await seeding.seed_users(self.store, count, credit)
-        return _json({"msg": f"{count} users with credit {credit}", "user_ids": user_ids})
+        if self.answers == "reference":
+            return JSONResponse({"msg": "Batch init for users successful"})
+        return self._answer({"msg": f"{count} users with credit {credit}", "user_ids": user_ids})
 
-    async def find_user(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def find_user(self, request: Request) -> Response:
         user_id = params.entity_id(request, "user_id", "user")
         async with self.store.read() as conn:
             credit = await conn.scalar(select(users.c.credit).where(users.c.id == user_id))
         if credit is None:
             raise not_found("user", user_id)
-        return _json({"user_id": user_id, "credit": int(credit)})
+        return self._answer({"user_id": user_id, "credit": int(credit)})
 
-    async def add_funds(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def add_funds(self, request: Request) -> Response:
         user_id = params.entity_id(request, "user_id", "user")
         amount = params.positive(request, "amount")
         credit = await balances.change_counter(self.store, self.faults, balances.CREDIT, user_id, amount)
-        return _json({"done": True, "credit": credit})
+        return self._answer({"done": True, "credit": credit}, text=f"User: {user_id} credit updated to: {credit}")
 
-    async def pay(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def pay(self, request: Request) -> Response:
         user_id = params.entity_id(request, "user_id", "user")
         amount = params.positive(request, "amount")
         credit = await balances.change_counter(self.store, self.faults, balances.CREDIT, user_id, -amount)
-        return _json({"user_id": user_id, "credit": credit})
+        return self._answer({"user_id": user_id, "credit": credit}, text=f"User: {user_id} credit updated to: {credit}")
 
     # --- orders ------------------------------------------------------------------------------------------
 
-    async def create_order(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def create_order(self, request: Request) -> Response:
         user_id = params.entity_id(request, "user_id", "user")
-        return _json({"order_id": await orders.create_order(self.store, user_id)}, 201)
+        return self._answer({"order_id": await orders.create_order(self.store, user_id)}, 201)
 
-    async def batch_init_orders(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def batch_init_orders(self, request: Request) -> Response:
         count = params.batch_size(request, "n")
         item_count = params.batch_size(request, "n_items")
         user_count = params.batch_size(request, "n_users")
         price = params.non_negative(request, "item_price")
         order_ids = await seeding.seed_orders(self.store, count, item_count, user_count, price)
-        return _json({"msg": f"{count} orders over {item_count} items and {user_count} users", "order_ids": order_ids})
+        if self.answers == "reference":
+            return JSONResponse({"msg": "Batch init for orders successful"})
+        summary = f"{count} orders over {item_count} items and {user_count} users"
+        return self._answer({"msg": summary, "order_ids": order_ids})
 
-    async def find_order(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def find_order(self, request: Request) -> Response:
         order_id = params.entity_id(request, "order_id", "order")
-        return _json(await orders.find_order(self.store, order_id))
+        return self._answer(await orders.find_order(self.store, order_id))
 
-    async def add_item(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def add_item(self, request: Request) -> Response:
         order_id = params.entity_id(request, "order_id", "order")
         item_id = params.entity_id(request, "item_id", "item")
         quantity = params.positive(request, "quantity") if "quantity" in request.path_params else 1
         total_cost = await orders.add_line(self.store, order_id, item_id, quantity)
-        return _json({"order_id": order_id, "total_cost": total_cost})
+        text = f"Item: {item_id} added to: {order_id} price updated to: {total_cost}"
+        return self._answer({"order_id": order_id, "total_cost": total_cost}, text=text)
 
-    async def remove_item(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def remove_item(self, request: Request) -> Response:
         order_id = params.entity_id(request, "order_id", "order")
         item_id = params.entity_id(request, "item_id", "item")
         total_cost = await orders.remove_line(self.store, order_id, item_id)
-        return _json({"order_id": order_id, "total_cost": total_cost})
+        text = f"Item: {item_id} removed from: {order_id} price updated to: {total_cost}"
+        return self._answer({"order_id": order_id, "total_cost": total_cost}, text=text)
 
-    async def checkout(self, request: Request) -> JSONResponse:
+    @_answers_like_the_reference
+    async def checkout(self, request: Request) -> Response:
         order_id = params.entity_id(request, "order_id", "order")
-        return _json(await checkout.checkout(self.store, self.faults, order_id))
+        return self._answer(await checkout.checkout(self.store, self.faults, order_id), text="Checkout successful")
