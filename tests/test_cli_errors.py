@@ -76,13 +76,14 @@ def test_shop_failing_mid_run_is_counted_with_reasons_and_the_run_goes_on(demo_s
     out = tmp_path / "out"
     with ChaosProxy(shop.url) as proxy:
         result = run_cli("run", "webshop", "--host", proxy.url, *QUICK_LOAD, "--out", str(out))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # Locust's convention: requests failed and no gate decides
     assert "Traceback" not in result.stderr
     summary = read_summary(out)
     reasons = {f["error"]: f["occurrences"] for f in summary["failures"]}
     assert reasons.get("checkout: HTTP 500", 0) > 0, reasons
-    assert reasons.get("checkout: HTTP 200 with a body that is not JSON", 0) > 0, reasons
     assert any(r.startswith("checkout: connection error") for r in reasons), reasons
+    # A 200 with an HTML body is an acknowledged checkout: the status is the truth, the body is not read.
+    assert proxy.counts["not-json"] > 0 and not any("not JSON" in reason for reason in reasons), reasons
     checkouts = next(r for r in summary["requests"] if r["name"] == "/orders/checkout/[order_id]")
     assert checkouts["failures"] == sum(reasons.values())
     # The run went on: far more checkouts than the proxy's six-step cycle, half of them passed through fine.

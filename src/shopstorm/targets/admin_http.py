@@ -16,7 +16,7 @@ from gevent.pool import Pool
 
 from shopstorm.audit.state import ShopState
 from shopstorm.errors import TargetUnreachable
-from shopstorm.targets.base import Reply, classify
+from shopstorm.targets.base import Reply, classify, missing_field
 
 CONCURRENCY = 32
 TIMEOUT = (3.0, 10.0)  # connect, read: an unreachable shop is reported well within 10 s
@@ -54,8 +54,25 @@ class AdminSession:
         self.pool = Pool(CONCURRENCY)
 
     def map(self, function: Callable[..., T], *iterables: Iterable) -> list[T]:
-        """``function`` over the arguments, at most CONCURRENCY at a time, results in order."""
-        return list(self.pool.imap(function, *iterables))
+        """``function`` over the arguments, at most CONCURRENCY at a time, results in order.
+
+        The first error stops the rest (calls not yet started are skipped) and is raised here, once: gevent would
+        print a traceback for every greenlet that failed, a dozen for a shop that refuses a seed halfway."""
+        failed: list[BaseException] = []
+
+        def guarded(*args: Any) -> T | None:
+            if failed:
+                return None
+            try:
+                return function(*args)
+            except Exception as error:  # kept, and raised once in the caller
+                failed.append(error)
+                return None
+
+        results = list(self.pool.imap(guarded, *iterables))
+        if failed:
+            raise failed[0]
+        return results  # type: ignore[return-value]
 
     def read(self, method: str, url: str, **kwargs: Any) -> Reply:
         """One call, classified; never raises."""
@@ -79,15 +96,22 @@ class AdminSession:
     @staticmethod
     def field(reply: Reply, key: str, call: str) -> str:
         """``reply.body[key]`` as a string; a missing field stops the seed (exit 4)."""
-        value = reply.body.get(key) if isinstance(reply.body, dict) else None
-        if value is None:
-            raise TargetUnreachable(f"the shop's {call} answered without {key!r} ({reply.detail})")
-        return str(value)
+        problem = missing_field(reply, key)
+        if problem is not None:
+            raise TargetUnreachable(f"the shop's {call} cannot be read: {problem}")
+        return str(reply.body[key])
 
     @staticmethod
-    def keep(state: ShopState, kind: str, entity: str, reply: Reply, parse: Callable[[Any], Any]) -> None:
-        """Put what ``parse`` makes of a state read into ``state`` (kind item, user or order), or mark the
-        entity unreadable with the reason when the read failed or its answer makes no sense."""
+    def keep(
+        state: ShopState,
+        kind: str,
+        entity: str,
+        reply: Reply,
+        parse: Callable[[Any], Any],
+        into: dict[str, Any] | None = None,
+    ) -> None:
+        """Put what ``parse`` makes of a state read into ``state`` (kind item, user or order; or ``into``), or mark
+        the entity unreadable with the reason when the read failed or its answer makes no sense."""
         if reply.outcome != "ok":
             state.unreadable[kind, entity] = reply.detail
             return
@@ -96,4 +120,6 @@ class AdminSession:
         except (ValueError, TypeError, AttributeError, KeyError) as error:
             state.unreadable[kind, entity] = f"unreadable answer: {error}"
             return
-        {"item": state.items, "user": state.users, "order": state.orders}[kind][entity] = value
+        if into is None:
+            into = {"item": state.items, "user": state.users, "order": state.orders}[kind]
+        into[entity] = value

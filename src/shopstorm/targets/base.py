@@ -4,19 +4,28 @@ A target knows how to reach the shop, seed test data before the load (:meth:`Tar
 or local process), and hand each shopper a client bound to that shopper's HTTP session (:meth:`Target.shopper`).
 It knows nothing of gates or reports.
 
-Every answer from the shop is classified once, here, into what the shopper was told:
+Every answer from the shop is classified once, here, into what the shopper was told. The status is the truth;
+the body is read only where a field is needed:
 
-- ``ok``: a 2xx with a readable body;
-- ``refused``: a 4xx — the shop said no (out of stock, no credit, bad input);
-- ``unknown``: a 5xx, a timeout, a lost connection or an unreadable body — the shopper cannot know what happened.
+- ``ok``: a 2xx, whatever the body (JSON, plain text, HTML, empty) — the course API answers its state changes
+  with text such as ``Item: <id> stock updated to: 5``;
+- ``refused``: a 4xx — the shop said no (out of stock, no credit, bad input, unknown id). The reason shown is the
+  JSON ``reason``, ``error`` or ``detail`` when there is one, else the first line of the text (HTML tags stripped,
+  ids masked, at most 80 characters);
+- ``unknown``: a 5xx, a timeout, a lost connection — the shopper cannot know what happened.
 
-A journey step states which outcome it expects; anything else fails the request and the journey with a short,
-id-free reason, so equal failures group together in the statistics.
+A step that needs a field of the answer (``item_id``, ``order_id``…) names it (``need=``): a 2xx whose body is
+not JSON or lacks the field fails the step with the endpoint and the field named. A step states which outcome it
+expects; anything else fails the request and the journey with a short, id-free reason, so equal failures group
+together in the statistics. A 404 or 405 says the shop may not have the endpoint at all: the reason says so, and
+the report names an endpoint that never answered anything else (:data:`MISSING_ENDPOINT`).
 """
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,6 +42,9 @@ if TYPE_CHECKING:
     from shopstorm.audit.state import Baseline, ShopState
 
 Outcome = Literal["ok", "refused", "unknown"]
+REASON_CHARS = 80  # a refusal's reason is cut to this many characters
+# Marks a failure reason of a step whose endpoint answered 404/405: "<step>: HTTP 405 (no such endpoint? …)"
+MISSING_ENDPOINT = "no such endpoint?"
 QUIET_READS = 6  # reads of the shop's state at most, after a run that cut calls off, until two agree
 QUIET_READ_PAUSE_S = 0.5
 
@@ -76,8 +88,10 @@ class Reply:
     detail: str  # short and id-free: "HTTP 400 out_of_stock", "connection error: ConnectionRefusedError"
 
     def field(self, key: str) -> Any:
-        if not isinstance(self.body, dict) or key not in self.body:
-            raise JourneyFailed(f"answer has no {key!r} field ({self.detail})")
+        """``body[key]``; :class:`JourneyFailed` when the body is not JSON or lacks it."""
+        problem = missing_field(self, key)
+        if problem is not None:
+            raise JourneyFailed(problem, self)
         return self.body[key]
 
 
@@ -86,22 +100,62 @@ def classify(status: int, text: str | None, error: BaseException | None) -> Repl
     if error is not None or status == 0:
         reason = type(error).__name__ if error is not None else "no response"
         return Reply(0, "unknown", None, f"connection error: {reason}")
-    body: Any = None
-    parsed = False
-    if text:
-        try:
-            body = json.loads(text)
-            parsed = True
-        except ValueError:
-            pass
+    body = parse_json(text)
     if 200 <= status < 300:
-        if text and not parsed:
-            return Reply(status, "unknown", None, f"HTTP {status} with a body that is not JSON")
         return Reply(status, "ok", body, f"HTTP {status}")
     if 400 <= status < 500:
-        reason = body.get("reason") if isinstance(body, dict) else None
+        reason = refusal_reason(body, text)
         return Reply(status, "refused", body, f"HTTP {status} {reason}" if reason else f"HTTP {status}")
     return Reply(status, "unknown", body, f"HTTP {status}")
+
+
+def parse_json(text: str | None) -> Any:
+    """The body as JSON, or None when there is none or it is not JSON (text, HTML)."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+_TAG = re.compile(r"<[^>]*>")
+_HTML_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.IGNORECASE | re.DOTALL)
+_HTML_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+# uuids, long hex or digit runs, and bare numbers: the ids and amounts that would split one reason into many
+_ID = re.compile(r"\b(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]*\d[0-9a-f]*)\b", re.I)
+
+
+def refusal_reason(body: Any, text: str | None) -> str:
+    """A short, id-free reason for a refusal: the JSON ``reason``/``error``/``detail`` (a string) when there is
+    one, else the text's first line; an HTML error page (Flask's ``abort(400, "…")``) gives its message."""
+    if isinstance(body, dict):
+        for key in ("reason", "error", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return _short(value)
+        return ""
+    if not text or body is not None:
+        return ""
+    if "<" in text:
+        found = _HTML_PARAGRAPH.search(text) or _HTML_TITLE.search(text)
+        text = found.group(1) if found else _TAG.sub(" ", text)
+    lines = (line.strip() for line in _TAG.sub("", text).splitlines())
+    return _short(next((line for line in lines if line), ""))
+
+
+def _short(text: str) -> str:
+    text = " ".join(_ID.sub("[id]", html.unescape(text)).split())
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
+
+
+def missing_field(reply: Reply, key: str) -> str | None:
+    """Why ``reply`` cannot give ``key`` (the body is not JSON, or lacks it), or None when it can."""
+    if isinstance(reply.body, dict) and reply.body.get(key) is not None:
+        return None
+    if not isinstance(reply.body, dict):
+        return f"answer is not a JSON object, needed its {key!r} ({reply.detail})"
+    return f"answer has no {key!r} ({reply.detail})"
 
 
 class Target(ABC):
@@ -190,6 +244,7 @@ def call(
     step: str,
     expect: Outcome | tuple[Outcome, ...] = "ok",
     expect_reason: str | None = None,
+    need: tuple[str, ...] = (),
     **request: Any,
 ) -> Reply:
     """One journey step through a shopper's Locust session: classify the answer, mark the request, and raise
@@ -197,6 +252,7 @@ def call(
 
     ``name`` is the templated name for the statistics (``/orders/checkout/[order_id]``). ``expect_reason``
     checks the ``reason`` of a refusal when the shop gives one (a shop that gives none is taken at its word).
+    ``need`` names the fields of an ok answer the step reads: without them the step fails, naming the field.
     Anything else (``json=``, ``data=``, ``headers=``) goes to the session's request.
     """
     with http.request(method, url, name=name, catch_response=True, **request) as response:
@@ -209,6 +265,11 @@ def call(
             text, error, status = None, read_error, 0
         reply = classify(status, text, error)
         problem = _unexpected(reply, step, expect, expect_reason)
+        if problem is None and reply.outcome == "ok":
+            missing = next((m for m in map(lambda key: missing_field(reply, key), need) if m), None)
+            problem = f"{step} ({method} {name}): {missing}" if missing else None
+        elif problem is not None and reply.status in (404, 405):
+            problem = f"{step}: HTTP {reply.status} ({MISSING_ENDPOINT} {method} {name})"
         if problem is None:
             response.success()
             return reply
