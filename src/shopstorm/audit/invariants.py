@@ -53,6 +53,7 @@ class AuditResult:
     unknowns: dict[str, Resolution]
     checkouts: dict[str, int]
     unchecked: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> int:
@@ -68,6 +69,7 @@ class AuditResult:
             "unknowns": {kind: resolution.as_dict() for kind, resolution in self.unknowns.items()},
             "checkouts": dict(self.checkouts),
             "unchecked": dict(self.unchecked),
+            "warnings": list(self.warnings),
         }
 
 
@@ -103,6 +105,8 @@ def _fold(baseline: Baseline, entries: Iterable[Entry]) -> _Books:
             books.order_user.setdefault(entity, entry.related)
             if kind == "checkout":
                 books.checkouts[entity].append(entry)
+        elif kind in ("line", "unline"):
+            books.evidence["order", entity].append(entry)
         if kind in ("stock", "funds"):
             if entry.outcome == "ok":
                 books.added[kind][entity] += entry.amount
@@ -310,7 +314,7 @@ def check(baseline: Baseline, entries: Iterable[Entry], state: ShopState) -> Aud
         del counts["paid_order_charged_once"]
     if not baseline.confirmation_required:
         del counts["paid_order_confirmed"]
-    return AuditResult(findings, counts, unknowns, dict(tally), dict(unchecked))
+    return AuditResult(findings, counts, unknowns, dict(tally), dict(unchecked), list(state.warnings))
 
 
 def _check_payments(order_id: str, order: OrderState, evidence: list[Entry], findings: dict[str, list]) -> None:

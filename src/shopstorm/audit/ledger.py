@@ -14,6 +14,8 @@ stock       item id                 units added
 user        user id                 (a new user starts with credit 0)
 funds       user id                 credit added
 order       order id     user id
+line        order id     item id    units added to the order
+unline      order id     item id    (the item's whole line removed)
 checkout    order id     user id    order total, where the shopper saw it
 =========== ============ ========== ===========================================
 

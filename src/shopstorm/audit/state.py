@@ -51,3 +51,4 @@ class ShopState:
     users: dict[str, UserState] = field(default_factory=dict)
     orders: dict[str, OrderState] = field(default_factory=dict)
     unreadable: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, id) → reason
+    warnings: list[str] = field(default_factory=list)  # what the read found odd but not wrong (shapes, cross-checks)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shopstorm.audit.ledger import LEDGER
+from shopstorm.audit.order_books import book_orders, reconcile
 from shopstorm.audit.state import Baseline, ShopState
 from shopstorm.errors import TargetUnreachable, UsageError
 from shopstorm.setting_values import parse_base_url
@@ -68,9 +69,10 @@ class WebshopShopper:
     """One shopper's calls to the webshop API, through that shopper's Locust session.
 
     Each method is one journey step: it names its request with a template (``/orders/checkout/[order_id]``)
-    and raises :class:`~shopstorm.targets.base.JourneyFailed` unless the shop answers as expected. Every call
-    that creates an entity or moves stock or money is written to the ledger with what the shopper was told,
-    also when the shopper is stopped before the answer (then: unknown).
+    and raises :class:`~shopstorm.targets.base.JourneyFailed` unless the shop answers as expected. The status
+    decides; only the create calls read their answer (the new id). Every call that creates an entity, changes an
+    order's lines or moves stock or money is written to the ledger with what the shopper was told, also when the
+    shopper is stopped before the answer (then: unknown): the audit takes an order's contents from these books.
     """
 
     def __init__(self, http: Any, endpoints: WebshopEndpoints) -> None:
@@ -80,7 +82,7 @@ class WebshopShopper:
     def create_item(self, price: int) -> str:
         reply = call(
             self.http, "POST", f"{self.urls.stock_url}/item/create/{price}",
-            name="/stock/item/create/[price]", step="create item",
+            name="/stock/item/create/[price]", step="create item", need=("item_id",),
         )  # fmt: skip
         item_id = str(reply.field("item_id"))
         LEDGER.record("item", item_id, "", price, "ok", reply.detail)
@@ -95,7 +97,7 @@ class WebshopShopper:
     def create_user(self) -> str:
         reply = call(
             self.http, "POST", f"{self.urls.payment_url}/create_user",
-            name="/payment/create_user", step="create user",
+            name="/payment/create_user", step="create user", need=("user_id",),
         )  # fmt: skip
         user_id = str(reply.field("user_id"))
         LEDGER.record("user", user_id, "", 0, "ok", reply.detail)
@@ -110,23 +112,23 @@ class WebshopShopper:
     def create_order(self, user_id: str) -> str:
         reply = call(
             self.http, "POST", f"{self.urls.order_url}/create/{user_id}",
-            name="/orders/create/[user_id]", step="create order",
+            name="/orders/create/[user_id]", step="create order", need=("order_id",),
         )  # fmt: skip
         order_id = str(reply.field("order_id"))
         LEDGER.record("order", order_id, user_id, 0, "ok", reply.detail)
         return order_id
 
     def add_item(self, order_id: str, item_id: str, quantity: int = 1) -> Reply:
-        return call(
+        return LEDGER.recorded("line", order_id, item_id, quantity, lambda: call(
             self.http, "POST", f"{self.urls.order_url}/addItem/{order_id}/{item_id}/{quantity}",
             name="/orders/addItem/[order_id]/[item_id]/[quantity]", step="add item to order",
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def remove_item(self, order_id: str, item_id: str) -> Reply:
-        return call(
+        return LEDGER.recorded("unline", order_id, item_id, 0, lambda: call(
             self.http, "DELETE", f"{self.urls.order_url}/removeItem/{order_id}/{item_id}",
             name="/orders/removeItem/[order_id]/[item_id]", step="remove item from order",
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def checkout(
         self,
@@ -214,10 +216,25 @@ class WebshopTarget(Target):
         )
 
     def read_state(self, entries: Iterable[Any]) -> ShopState:
+        """Every seeded or touched item, user and order, read back. An order's lines, owner and total come from
+        shopstorm's own books (the seed and the ledger); the shop's ``items`` and ``total_cost`` are only a
+        cross-check, and what disagrees or cannot be read is a warning (see :mod:`shopstorm.audit.order_books`)."""
+        entries = list(entries)
         baseline = self.baseline()
         items, users, orders = set(baseline.stock), set(baseline.credit), set(baseline.orders)
+        owners = dict(baseline.orders)
+        prices = {item_id: int(price) for item_id, price in self.seed_data.get("items", {}).items()}
         for entry in entries:
             {"item": items, "stock": items, "user": users, "funds": users}.get(entry.kind, orders).add(entry.entity)
             if entry.kind in ("order", "checkout") and entry.related:
                 users.add(entry.related)
-        return self.admin().read_state(items, users, orders)
+                owners.setdefault(entry.entity, entry.related)
+            elif entry.kind == "item" and entry.outcome == "ok":
+                prices[entry.entity] = entry.amount
+        state, readings = self.admin().read_state(items, users, orders)
+        seeded = {order_id: lines for order_id, _user, lines, *_ in self.seed_data.get("orders", [])}
+        reconciled = reconcile(readings, book_orders(seeded, entries), owners, prices)
+        state.orders = reconciled.orders
+        state.unreadable.update({("order", order_id): why for order_id, why in reconciled.unreadable.items()})
+        state.warnings = reconciled.warnings()
+        return state

@@ -2,6 +2,9 @@
 
 Built on :class:`~shopstorm.targets.admin_http.AdminSession`: seeding stops at the first failure with one line
 (exit code 4); reading state never stops, an entity that cannot be read is marked unreadable with the reason.
+As everywhere, the status decides: only the create and ``find`` answers are read, for the fields named here.
+Orders are read as :class:`~shopstorm.audit.order_books.OrderReading`: ``paid`` is needed, ``items`` and
+``total_cost`` are a cross-check of shopstorm's own books, read in whatever shape the shop gives them.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from shopstorm.audit.state import ItemState, OrderState, ShopState, UserState
+from shopstorm.audit.order_books import OrderReading, read_lines, read_paid
+from shopstorm.audit.state import ItemState, ShopState, UserState
 from shopstorm.errors import TargetUnreachable
 from shopstorm.targets.admin_http import AdminSession, whole_number
+from shopstorm.targets.base import missing_field
 
 
 class WebshopAdmin(AdminSession):
@@ -51,7 +56,8 @@ class WebshopAdmin(AdminSession):
         reply = self.send("POST", f"{self.payment_url}/create_user", "/payment/create_user")
         user_id = self.field(reply, "user_id", "create_user")
         if credit > 0:
-            self.send("POST", f"{self.payment_url}/add_funds/{user_id}/{credit}", "/payment/add_funds/[user_id]/[n]")
+            url = f"{self.payment_url}/add_funds/{user_id}/{credit}"
+            self.send("POST", url, "/payment/add_funds/[user_id]/[amount]")
         return user_id
 
     def create_order(self, user_id: str, lines: list[tuple[str, int]]) -> str:
@@ -81,14 +87,23 @@ class WebshopAdmin(AdminSession):
         ids = self.map(lambda _: self.create_funded_user(credit), range(count))
         return dict.fromkeys(ids, credit)
 
-    def find_stock(self, item_id: str) -> int | None:
+    def find_stock(self, item_id: str) -> int:
         reply = self.send("GET", f"{self.stock_url}/find/{item_id}", "/stock/find/[item_id]")
-        return reply.body.get("stock") if isinstance(reply.body, dict) else None
+        problem = missing_field(reply, "stock")
+        if problem is not None:
+            raise TargetUnreachable(f"the shop's GET /stock/find/[item_id] cannot be read: {problem}")
+        try:
+            return whole_number(reply.body, "stock")
+        except ValueError as error:
+            raise TargetUnreachable(f"the shop's GET /stock/find/[item_id] cannot be read: {error}") from None
 
     # --- reading state back ----------------------------------------------------------------------------------
 
-    def read_state(self, item_ids: Iterable[str], user_ids: Iterable[str], order_ids: Iterable[str]) -> ShopState:
-        state = ShopState()
+    def read_state(
+        self, item_ids: Iterable[str], user_ids: Iterable[str], order_ids: Iterable[str]
+    ) -> tuple[ShopState, dict[str, OrderReading]]:
+        """Items and users into the state; orders as readings, for the caller to reconcile with its books."""
+        state, readings = ShopState(), {}
 
         def read_item(item_id: str) -> None:
             reply = self.read("GET", f"{self.stock_url}/find/{item_id}")
@@ -100,23 +115,29 @@ class WebshopAdmin(AdminSession):
 
         def read_order(order_id: str) -> None:
             reply = self.read("GET", f"{self.order_url}/find/{order_id}")
-            self.keep(state, "order", order_id, reply, _order_state)
+            self.keep(state, "order", order_id, reply, _order_reading, into=readings)
 
         self.map(read_item, sorted(set(item_ids)))
         self.map(read_user, sorted(set(user_ids)))
         self.map(read_order, sorted(set(order_ids)))
-        return state
+        return state, readings
 
 
-def _order_state(body: Any) -> OrderState:
-    paid = body.get("paid")
-    if not isinstance(paid, bool):
-        raise ValueError(f"'paid' is not true or false: {paid!r}")
-    lines = body.get("items")
-    if not isinstance(lines, list) or not all(isinstance(line, list) and len(line) == 2 for line in lines):
-        raise ValueError("'items' is not a list of [item_id, quantity]")
-    parsed = tuple((str(item_id), whole_number({"q": quantity}, "q")) for item_id, quantity in lines)
-    return OrderState(str(body.get("user_id")), paid, parsed, whole_number(body, "total_cost"))
+def _order_reading(body: Any) -> OrderReading:
+    """``paid`` is needed (ValueError without it); ``items`` and ``total_cost`` are read where they can be."""
+    if not isinstance(body, dict):
+        raise ValueError("the answer is not a JSON object")
+    paid = read_paid(body.get("paid"))
+    lines, problem = None, None
+    try:
+        lines = read_lines(body.get("items"))
+    except ValueError as error:
+        problem = str(error)
+    try:
+        total = whole_number(body, "total_cost")
+    except ValueError:
+        total = None
+    return OrderReading(paid, lines, total, problem)
 
 
 def _item_state(body: Any) -> ItemState:
