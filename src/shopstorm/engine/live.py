@@ -48,12 +48,13 @@ def _loop(environment: Environment, started: float, run_time: int | None) -> Non
         sys.stdout.flush()
 
 
-def start(environment: Environment, started: float, run_time: int | None) -> None:
-    """Say that the load has started (seeding is done), then keep the status line going until :func:`stop`."""
+def start(environment: Environment, started: float, run_time: int | None, bound: str | None = None) -> None:
+    """Say that the load has started (seeding is done) and what ends it — ``bound`` when the run stops by itself
+    (``1000 checkouts``), else the run time — then keep the status line going until :func:`stop`."""
     global _greenlet
     stop()
-    limit = f"for {run_time} s" if run_time else "with no run time limit"
-    sys.stdout.write(f"load started {limit}; Ctrl-C stops it and reports\n")
+    limit = f": {bound}" if bound else f" for {run_time} s" if run_time else " with no run time limit"
+    sys.stdout.write(f"load started{limit}; Ctrl-C stops it and reports\n")
     sys.stdout.flush()
     _greenlet = gevent.spawn(_loop, environment, started, run_time)
 

@@ -15,7 +15,8 @@ journeys imports it). Nothing here patches Locust; the run goes through Locust's
 - ``spawning_complete``: in a headless run, the run ends once every shopper has stopped by itself (a
   consistency run's shoppers stop when their share of orders is checked out).
 - ``quitting``: on the master or local runner, the audit (when asked for), the summary table and
-  summary.json, and the exit code: 3 when the audit found violations, 130 after Ctrl-C.
+  summary.json, and the exit code: the gates' (3 when the audit found violations), else Locust's convention (the
+  ``--exit-code-on-error`` code, 1 by default, when any request failed), 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
             shopper.target.check_journeys(mix.weights)
             apply_mix(shopper, mix)
         RUN.targets = list(targets.values())
+        if settings.mix == "consistency" or settings.open_model:
+            logging.getLogger("locust.runners").addFilter(_DeliberateSpawnRate())
         LEDGER.enabled = settings.audit or any(target.keeps_ledger for target in RUN.targets)
         RUN.target_name = target_name or shoppers[0].target_class.name
         RUN.funnel_steps = next((tuple(s.funnel_steps) for s in shoppers if getattr(s, "funnel_steps", ())), ())
@@ -207,7 +210,26 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         RUN.timeseries = []
         RUN.samplers.append(gevent.spawn(samplers.sample_timeseries, runner, RUN.timeseries, RUN.started))
         if options and options.headless:
-            live.start(environment, RUN.started, settings.run_time)
+            live.start(environment, RUN.started, settings.run_time, _bound(settings))
+
+
+def _bound(settings: Settings) -> str | None:
+    """What ends a run that stops by itself before its run time: its checkouts, journeys or stages."""
+    if settings.mix == "consistency" and settings.checkouts:
+        return f"{settings.checkouts} checkouts"
+    if settings.iterations:
+        return f"{settings.iterations} journeys"
+    if settings.stages:
+        return "until its last stage ends"
+    return None
+
+
+class _DeliberateSpawnRate(logging.Filter):
+    """Drops Locust's "spawn rate is very high" warning where shopstorm chose the rate: the consistency test starts
+    every shopper at once on purpose, and the open model's pool is started whole before the first arrival."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Your selected spawn rate is very high")
 
 
 def _pace(environment: Environment, t0: float, share: tuple[int, int]) -> None:
@@ -393,6 +415,10 @@ def _report(environment: Environment) -> None:
     results = gates.evaluate(gates.parse_gates(RUN.settings.gates), report)
     report["gates"] = [result.as_dict() for result in results]
     exit_code = gates.exit_code(results, audit["violations"] if audit else None)
+    if exit_code == ExitCode.OK and not results and RUN.settings.mix != "consistency" and report["totals"]["failures"]:
+        # Locust's convention without gates: a run with failed requests exits --exit-code-on-error (default 1).
+        # Expected refusals are not failures; the consistency test's verdict is its audit's.
+        exit_code = getattr(environment.parsed_options, "exit_code_on_error", 1)
     report["exit_code"] = int(ExitCode.INTERRUPTED if RUN.interrupted else exit_code)
     path = summary.write(report, RUN.settings.out)
     if RUN.settings.junit:

@@ -23,6 +23,7 @@ from shopstorm.metrics.histograms import summarize
 from shopstorm.metrics.measurements import Measurements
 from shopstorm.metrics.samplers import generator_health
 from shopstorm.settings import Settings
+from shopstorm.targets.base import MISSING_ENDPOINT
 
 SCHEMA = "shopstorm.summary/1"
 
@@ -82,6 +83,27 @@ def _journey_rows(measurements: Measurements, duration: float) -> list[dict]:
     return rows
 
 
+def _missing_endpoints(requests: list[dict], failures: list[dict], journeys: list[dict]) -> list[dict[str, Any]]:
+    """Endpoints the shop does not have: every answer a 404 or 405 (the steps' reasons say so). Marks their request
+    rows and the journeys that need them (``endpoint_missing``), and lists them once."""
+    missing = []
+    for row in requests:
+        errors = [f["error"] for f in failures if (f["method"], f["name"]) == (row["method"], row["name"])]
+        if not row["count"] or row["failures"] != row["count"] or not errors:
+            continue
+        if not all(MISSING_ENDPOINT in error for error in errors):
+            continue
+        endpoint = f"{row['method']} {row['name']}"
+        row["endpoint_missing"] = True
+        needed_by = []
+        for journey in journeys:
+            if any(f"{MISSING_ENDPOINT} {endpoint}" in reason for reason in journey["failure_reasons"]):
+                journey["endpoint_missing"] = endpoint
+                needed_by.append(journey["name"])
+        missing.append({"method": row["method"], "name": row["name"], "answers": row["count"], "journeys": needed_by})
+    return missing
+
+
 def _funnel(steps: tuple[str, ...], measurements: Measurements) -> list[dict[str, Any]]:
     """How many journeys reached each step, and the conversion from the step before."""
     rows, previous = [], None
@@ -136,6 +158,8 @@ def build(
         }
         for e in (stats.errors.values() if stats else [])
     ]
+    journeys = _journey_rows(measurements, duration)
+    missing = _missing_endpoints(requests, failures, journeys)
     return {
         "schema": SCHEMA,
         "shopstorm_version": __version__,
@@ -164,8 +188,9 @@ def build(
         "timeseries": timeseries or [],
         "funnel": _funnel(funnel_steps, measurements),
         "requests": requests,
-        "journeys": _journey_rows(measurements, duration),
+        "journeys": journeys,
         "failures": sorted(failures, key=lambda f: -f["occurrences"]),
+        "missing_endpoints": missing,
         "audit": audit,
         "gates": [],
     }

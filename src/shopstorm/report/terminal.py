@@ -63,6 +63,17 @@ def render(report: dict[str, Any]) -> str:
         lines += ["", "Failures"]
         for failure in report["failures"][:10]:
             lines.append(f"{failure['occurrences']:>8}  {failure['method']} {failure['name']}: {failure['error']}")
+    for missing in report.get("missing_endpoints", []):
+        endpoint = f"{missing['method']} {missing['name']}"
+        journeys = missing["journeys"]
+        if journeys:
+            needs = f"the {', '.join(journeys)} journey{'s' if len(journeys) > 1 else ''} cannot run; "
+            leave_out = " ".join(f"--weight {name}=0" for name in journeys)
+            lines.append(
+                f"\nthe shop has no {endpoint}: {needs}{leave_out} leaves {'them' if len(journeys) > 1 else 'it'} out"
+            )
+        else:
+            lines.append(f"\nthe shop has no {endpoint} (every answer was 404 or 405)")
     if report.get("audit"):
         lines.append(render_audit(report["audit"]))
     if report.get("gates"):
@@ -115,4 +126,5 @@ def render_audit(audit: dict[str, Any]) -> str:
         if any(r.values())
     )
     lines.append(f"  unknown outcomes resolved against state: {unknowns or 'none'}")
+    lines.extend(f"  WARNING: {warning}" for warning in audit.get("warnings", []))
     return "\n".join(lines)
