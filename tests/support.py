@@ -65,11 +65,34 @@ def checkouts_in_turn() -> Rule:
     return rule
 
 
+FLASK_PAGE = "<!doctype html>\n<html lang=en>\n<title>{status} {name}</title>\n<h1>{name}</h1>\n<p>{text}</p>\n"
+# Behaviours answered without asking the shop: the call never takes effect.
+NOT_FORWARDED = ("reset", "flask-405", "flask-400")
+
+
+def reshape_order(behaviour: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An ``orders/find`` answer as other implementations shape it: ``items-flat`` (one item id per unit),
+    ``items-objects`` (``{"item_id", "quantity"}``), ``items-unreadable`` (a shape nobody can read) and
+    ``paid-string`` (``"True"``/``"False"``)."""
+    lines = body.get("items", [])
+    if behaviour == "items-flat":
+        body["items"] = [item_id for item_id, quantity in lines for _ in range(quantity)]
+    elif behaviour == "items-objects":
+        body["items"] = [{"item_id": item_id, "quantity": quantity} for item_id, quantity in lines]
+    elif behaviour == "items-unreadable":
+        body["items"] = "see the order page"
+    elif behaviour == "paid-string":
+        body["paid"] = str(body["paid"])
+    return body
+
+
 class ChaosProxy:
     """A reverse proxy to a real shop that misbehaves where ``rule(method, path)`` says: ``pass``, ``http-500``,
     ``reset`` (TCP RST), ``not-json`` (a 200 with an HTML body), ``garbage`` (a 200 with JSON of the wrong
-    shape) or ``strip-csrf`` (the page without its CSRF fields). Cookies, redirects and other headers pass
-    through. The default rule misbehaves on checkouts only (:func:`checkouts_in_turn`)."""
+    shape), ``strip-csrf`` (the page without its CSRF fields), ``empty-200`` / ``text-200`` (the shop's answer
+    replaced by an empty or a plain-text 200), ``flask-405`` / ``flask-400`` (Flask's error page, the shop never
+    asked) or one of :func:`reshape_order`'s. Cookies, redirects and other headers pass through. The default rule
+    misbehaves on checkouts only (:func:`checkouts_in_turn`)."""
 
     def __init__(self, upstream: str, rule: Rule | None = None) -> None:
         self.upstream = upstream.rstrip("/")
@@ -88,6 +111,15 @@ class ChaosProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 behaviour = proxy._next(self.command, self.path)
+                if behaviour in ("flask-405", "flask-400"):
+                    status, name, text = (
+                        (405, "Method Not Allowed", "The method is not allowed for the requested URL.")
+                        if behaviour == "flask-405"
+                        else (400, "Bad Request", "DB error")
+                    )
+                    page = FLASK_PAGE.format(status=status, name=name, text=text).encode()
+                    self._answer(status, page, "text/html; charset=utf-8")
+                    return
                 if behaviour == "reset":
                     # SO_LINGER 0 + close sends a TCP RST: the client sees the connection reset mid-request.
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -103,6 +135,10 @@ class ChaosProxy:
                     self._answer(200, b"<html>maintenance</html>", "text/html")
                 elif behaviour == "garbage":
                     self._answer(200, b'{"stock": "lots", "credit": null, "paid": "maybe", "items": 7}')
+                elif behaviour in ("empty-200", "text-200") and upstream.ok:
+                    self._answer(200, b"" if behaviour == "empty-200" else b"done", "text/html; charset=utf-8")
+                elif behaviour.startswith(("items-", "paid-")) and upstream.ok:
+                    self._answer(200, json.dumps(reshape_order(behaviour, upstream.json())).encode())
                 else:
                     content = upstream.content
                     if behaviour == "strip-csrf":  # the page as a shop would render it with a broken template
