@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -87,7 +88,8 @@ def reshape_order(behaviour: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 class ChaosProxy:
-    """A reverse proxy to a real shop that misbehaves where ``rule(method, path)`` says: ``pass``, ``http-500``,
+    """A reverse proxy to a real shop that misbehaves where ``rule(method, path)`` says: ``pass``, ``slow`` (passed
+    on after ``delay_s``; ``slowed`` is set when the first one arrives), ``http-500``,
     ``reset`` (TCP RST), ``not-json`` (a 200 with an HTML body), ``garbage`` (a 200 with JSON of the wrong
     shape), ``strip-csrf`` (the page without its CSRF fields), ``empty-200`` / ``text-200`` (the shop's answer
     replaced by an empty or a plain-text 200), ``flask-405`` / ``flask-400`` (Flask's error page, the shop never
@@ -98,6 +100,8 @@ class ChaosProxy:
         self.upstream = upstream.rstrip("/")
         self.rule = rule or checkouts_in_turn()
         self.counts: dict[str, int] = {}
+        self.delay_s = 2.0  # how long a ``slow`` request is held before it is passed on
+        self.slowed = threading.Event()  # set once a ``slow`` request arrived
         self._lock = threading.Lock()
         proxy = self
 
@@ -126,6 +130,9 @@ class ChaosProxy:
                     self.close_connection = True
                     self.connection.close()
                     return
+                if behaviour == "slow":
+                    proxy.slowed.set()
+                    time.sleep(proxy.delay_s)
                 forwarded = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 upstream = requests.request(self.command, proxy.upstream + self.path, data=body, headers=forwarded,
                                             timeout=30, allow_redirects=False)  # fmt: skip

@@ -110,4 +110,4 @@ def test_ctrl_c_writes_the_summary_and_exits_130(demo_shop, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["exit_code"] == 130
     assert summary["totals"]["requests"] > 0 and summary["duration_s"] < 30
-    assert "(interrupted)" in stdout
+    assert "(interrupted by SIGINT)" in stdout

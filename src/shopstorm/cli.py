@@ -15,7 +15,14 @@ from secrets import token_urlsafe
 from typing import Any
 
 from shopstorm import __version__
-from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, ExitCode, ShopstormError, UsageError
+from shopstorm.errors import (
+    INTERRUPTED_BEFORE_LOAD,
+    ExitCode,
+    ShopstormError,
+    UsageError,
+    exit_code_of,
+    terminate_as_interrupt,
+)
 
 DEMO_DEFAULTS = {"users": 20, "spawn_rate": 10.0, "run_time": 30, "headless": True}
 DEMO_TARGETS = ("webshop", "storefront", "checkout-api")
@@ -101,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="shopstorm",
         description="Load and consistency testing for online shops and payment flows, built on Locust.",
-        epilog="Exit codes: 0 ok, 1 gate failed, 2 bad usage, 3 audit violations, 4 shop unreachable, 130 Ctrl-C.",
+        epilog=(
+            "Exit codes: 0 ok, 1 gate failed, 2 bad usage, 3 audit violations, 4 shop unreachable, 130 Ctrl-C, "
+            "143 SIGTERM."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"shopstorm {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -251,6 +261,7 @@ def _list_targets() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    terminate_as_interrupt()
     if argv[:1] == ["shop"]:
         from shopstorm.demoshop.cli import main as shop_main
 
@@ -277,10 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     except ShopstormError as error:
         print(f"shopstorm: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        # a Ctrl-C during the run is handled by the run, which writes the summary: this one came before it
+    except KeyboardInterrupt as interrupt:
+        # a Ctrl-C or SIGTERM during the run is handled by the run, which writes the summary: this came before it
         print(INTERRUPTED_BEFORE_LOAD, file=sys.stderr)
-        return ExitCode.INTERRUPTED
+        return exit_code_of(interrupt)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,20 @@ class AuditResult:
         }
 
 
+def interrupted_audit() -> dict[str, Any]:
+    """The audit section of a run whose audit a signal cut short while it read the shop's state: nothing was
+    checked (an invariant held against half a reading would blame a correct shop), and the verdict says so."""
+    return {
+        "verdict": "interrupted",
+        "violations": 0,
+        "invariants": [],
+        "unknowns": {},
+        "checkouts": {},
+        "unchecked": {},
+        "warnings": ["the audit was interrupted while it read the shop's state: no invariant was checked"],
+    }
+
+
 @dataclass
 class _Books:
     """The ledger folded per entity."""

@@ -14,7 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
-from shopstorm.errors import INTERRUPTED_BEFORE_LOAD
+from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, exit_code_of
 from shopstorm.settings import Settings
 
 LOCUSTFILE = str(Path(__file__).with_name("locustfile.py"))
@@ -76,9 +76,9 @@ def run_locust(target_name: str, settings: Settings, host: str, locust_args: lis
     os.environ["SHOPSTORM_RUN"] = json.dumps({"target": target_name, "settings": settings.to_json()})
     import locust.main  # imported late: it monkey-patches the standard library for gevent
 
-    from shopstorm.engine.plugin import chain_sigint
+    from shopstorm.engine import signals
 
-    chain_sigint()  # a Ctrl-C while Locust starts or the shop is seeded must reach this greenlet too
+    signals.install()  # a signal while Locust starts or the shop is seeded must reach this greenlet too
     saved_argv = sys.argv
     sys.argv = locust_argv(settings, host, locust_args)
     try:
@@ -86,9 +86,9 @@ def run_locust(target_name: str, settings: Settings, host: str, locust_args: lis
     except SystemExit as exit_:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 2)
-    except KeyboardInterrupt:  # before Locust's own handling began (a run under way ends in SystemExit above)
+    except KeyboardInterrupt as interrupt:  # before the load began (a run under way ends in SystemExit above)
         print(INTERRUPTED_BEFORE_LOAD, file=sys.stderr)
-        return 130
+        return exit_code_of(interrupt)
     finally:
         sys.argv = saved_argv
     return 0

@@ -25,7 +25,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,9 +38,10 @@ from locust.rpc import Message
 from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner, WorkerRunner
 
 from shopstorm import gates
+from shopstorm.audit.invariants import interrupted_audit
 from shopstorm.audit.ledger import LEDGER
-from shopstorm.engine import live
-from shopstorm.errors import ExitCode, ShopstormError
+from shopstorm.engine import live, signals
+from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, ExitCode, ShopstormError
 from shopstorm.journeys.base import Mix, ShopstormUser, apply_mix, resolve_mix
 from shopstorm.metrics import samplers
 from shopstorm.metrics.arrivals import PACING, ArrivalSchedule, parse_stages
@@ -67,7 +67,6 @@ class RunState:
     seed: dict[str, Any] = field(default_factory=dict)
     started: float | None = None
     stopped: float | None = None
-    interrupted: bool = False
     timeseries: list[dict] = field(default_factory=list)
     samplers: list[Any] = field(default_factory=list)  # greenlets sampling CPU and the time series
     funnel_steps: tuple[str, ...] = ()  # the mix's funnel, in order, when its shoppers report one
@@ -132,13 +131,14 @@ def _on_init(environment: Environment, **_: Any) -> None:
         RUN.target_name = target_name or shoppers[0].target_class.name
         RUN.funnel_steps = next((tuple(s.funnel_steps) for s in shoppers if getattr(s, "funnel_steps", ())), ())
         if _is_worker(environment):
+            signals.STOP.phase = "load"
             # registered after the worker runner's own listener, which tells the master it quits: with quitting's
             # listeners run in reverse, this one goes first (a worker interrupted by Ctrl-C, say)
             environment.events.quitting.add_listener(_send_final_report)
             return
         if isinstance(environment.runner, MasterRunner):
             _wait_for_final_reports_on_quit(environment.runner)
-        chain_sigint()  # from here a Ctrl-C reaches the main greenlet, not whichever seeding greenlet runs
+        signals.install()  # from here a Ctrl-C reaches the main greenlet, not whichever seeding greenlet runs
         started = time.monotonic()
         try:
             for target in targets.values():
@@ -154,30 +154,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         sys.exit(error.exit_code)
     if environment.parsed_options is not None:
         environment.parsed_options.shopstorm_seed = json.dumps(RUN.seed)
-
-
-def chain_sigint() -> None:
-    """Remember a Ctrl-C (exit code 130), then interrupt the main greenlet, where Locust handles it.
-
-    Python's own handler would raise KeyboardInterrupt in whichever greenlet happens to run — often a shopper's or a
-    seeding one, which gevent reports with a traceback and raises again in the main greenlet later, even after the
-    interrupt was reported. gevent runs this handler in a greenlet of its own instead. Installed once per process
-    (by ``shopstorm run`` before Locust starts, or at init): gevent would run every handler installed.
-    """
-    global _sigint_installed
-    if _sigint_installed:
-        return
-    _sigint_installed = True
-    main = gevent.get_hub().parent
-
-    def on_sigint() -> None:
-        RUN.interrupted = True
-        main.throw(KeyboardInterrupt)
-
-    gevent.signal_handler(signal.SIGINT, on_sigint)
-
-
-_sigint_installed = False
+    signals.STOP.phase = "load"
 
 
 @events.test_start.add_listener
@@ -382,10 +359,22 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
 def _on_quitting(environment: Environment, **_: Any) -> None:
     if not RUN.active or _is_worker(environment):
         return
+    signals.STOP.phase = "report"  # from here a signal cuts the audit short, never the summary
     live.stop()
-    if isinstance(environment.runner, MasterRunner):
-        environment.runner.quit()  # on Ctrl-C Locust quits only after this event: collect the workers' reports first
+    runner = environment.runner
     try:
+        if RUN.started is None:  # stopped before the load began (the web UI never started one, a signal)
+            if signals.STOP.signal is not None:
+                print(INTERRUPTED_BEFORE_LOAD, file=sys.stderr, flush=True)
+                environment.process_exit_code = signals.STOP.exit_code
+            return
+        # On Ctrl-C or SIGTERM Locust fires quitting while the shoppers still run, and quits the runner only after
+        # it: the audit must not read a shop the load is still changing. A master collects its workers' reports.
+        if isinstance(runner, MasterRunner):
+            runner.quit()
+        elif runner is not None:
+            runner.stop()
+        gevent.sleep(0)  # a signal's handlers run in greenlets of their own: let every one of them note it
         _report(environment)
     finally:
         for target in RUN.targets:
@@ -395,6 +384,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
 def _report(environment: Environment) -> None:
     """The audit (when asked for), summary.json, the gates, JUnit XML, the terminal table and the exit code."""
     audit = _audit(environment) if RUN.settings.audit else None
+    stop = signals.STOP
     started = RUN.started or time.time()
     report = summary.build(
         environment,
@@ -405,7 +395,8 @@ def _report(environment: Environment) -> None:
         seed=RUN.seed,
         started=started,
         stopped=RUN.stopped or time.time(),
-        interrupted=RUN.interrupted,
+        interrupted=stop.signal is not None,
+        stopped_by=stop.signal_name,
         audit=audit,
         timeseries=RUN.timeseries,
         funnel_steps=RUN.funnel_steps,
@@ -419,7 +410,7 @@ def _report(environment: Environment) -> None:
         # Locust's convention without gates: a run with failed requests exits --exit-code-on-error (default 1).
         # Expected refusals are not failures; the consistency test's verdict is its audit's.
         exit_code = getattr(environment.parsed_options, "exit_code_on_error", 1)
-    report["exit_code"] = int(ExitCode.INTERRUPTED if RUN.interrupted else exit_code)
+    report["exit_code"] = int(stop.exit_code if stop.exit_code is not None else exit_code)
     path = summary.write(report, RUN.settings.out)
     if RUN.settings.junit:
         junit = gates.junit_xml(results, audit, duration_s=report["duration_s"])
@@ -431,11 +422,24 @@ def _report(environment: Environment) -> None:
 
 
 def _audit(environment: Environment) -> dict[str, Any]:
-    """Read the shop's state back through the target and hold it against the seed and the merged ledger."""
+    """Read the shop's state back through the target and hold it against the seed and the merged ledger.
+
+    The audit runs in a greenlet of its own, so a signal during it can cut it short: the summary then says the
+    audit was interrupted, and which invariants it had checked (none, when the state was still being read)."""
     shopper = _shopper_classes(environment)[0]
     started = time.monotonic()
     print(f"auditing {len(LEDGER.entries)} ledger entries against the shop's state...", flush=True)
-    result = shopper.target.audit(LEDGER.entries).as_dict()
+    auditor = gevent.spawn(shopper.target.audit, LEDGER.entries)
+    signals.STOP.on_report_signal = lambda: auditor.kill(signals.AuditInterrupted, block=False)
+    try:
+        outcome = auditor.get()
+    finally:
+        signals.STOP.on_report_signal = None
+    if isinstance(outcome, signals.AuditInterrupted):
+        print("shopstorm: the audit was interrupted before it finished: nothing was checked", file=sys.stderr)
+        result = interrupted_audit()
+    else:
+        result = outcome.as_dict()
     result["ledger_entries"] = len(LEDGER.entries)
     result["seconds"] = round(time.monotonic() - started, 3)
     return result

@@ -140,6 +140,7 @@ def build(
     started: float,
     stopped: float,
     interrupted: bool,
+    stopped_by: str | None = None,
     audit: dict[str, Any] | None = None,
     timeseries: list[dict] | None = None,
     funnel_steps: tuple[str, ...] = (),
@@ -170,6 +171,7 @@ def build(
         "ended_at": _iso(stopped),
         "duration_s": round(duration, 3),
         "interrupted": interrupted,
+        "stopped_by": stopped_by,  # the signal that stopped the run (SIGINT, SIGTERM), or None
         "exit_code": None,  # set by the engine once the gates are evaluated
         "seed": {name: _seed_summary(data) for name, data in seed.items()},
         "totals": {

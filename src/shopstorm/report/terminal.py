@@ -82,7 +82,7 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  {'pass' if gate['passed'] else 'FAIL'}  {gate['text']:<40} {gate['observed']}")
     if report["generators"].get("warning"):
         lines.append(f"\nWARNING: {report['generators']['warning']}")
-    state = " (interrupted)" if report["interrupted"] else ""
+    state = f" (interrupted by {report.get('stopped_by') or 'a signal'})" if report["interrupted"] else ""
     lines.append(
         f"\n{report['target']}: {totals['requests']} requests in {report['duration_s']:.1f} s{state}, "
         f"{totals['failures']} failed ({totals['fail_ratio'] * 100:.2f}%)"
@@ -92,6 +92,9 @@ def render(report: dict[str, Any]) -> str:
 
 def render_audit(audit: dict[str, Any]) -> str:
     """The audit's verdict: one line per invariant, the worst finding of each violated one, the unknowns."""
+    if audit.get("verdict") == "interrupted":
+        lines = ["", "Audit: INTERRUPTED: no invariant was checked (the shop's state was still being read)"]
+        return "\n".join(lines)
     broken = [row for row in audit["invariants"] if not row["holds"]]
     headline = (
         f"all {len(audit['invariants'])} invariants hold"
