@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import queue
 import re
 import socket
 import struct
@@ -85,6 +86,11 @@ def reshape_order(behaviour: str, body: dict[str, Any]) -> dict[str, Any]:
     elif behaviour == "paid-string":
         body["paid"] = str(body["paid"])
     return body
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # a thousand shoppers connect at once: the default backlog of 5 would drop them
 
 
 class ChaosProxy:
@@ -165,8 +171,8 @@ class ChaosProxy:
 
             do_GET = do_POST = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _ProxyServer(("127.0.0.1", 0), Handler)
+        self.server.handle_error = lambda request, address: None  # a client gone mid-request (a killed worker)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -214,3 +220,43 @@ class RefusingShop:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Run:
+    """A shopstorm command in its own process, its output read as it comes."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            shopstorm_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stdout: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                assert self.process.poll() is None, f"the run ended before {text!r}: {''.join(self.stdout)}"
+                continue
+            self.stdout.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"no {text!r} within {timeout} s: {''.join(self.stdout)}")
+
+    def finish(self, timeout: float = 60) -> tuple[int, str, str]:
+        try:
+            self.process.wait(timeout=timeout)
+            stderr = self.process.stderr.read()
+        finally:
+            self.process.kill()
+        time.sleep(0.1)  # the reader thread drains what is left
+        while not self.lines.empty():
+            self.stdout.append(self.lines.get())
+        return self.process.returncode, "".join(self.stdout), stderr

@@ -9,57 +9,14 @@ Each test waits on the event itself (a line the run prints, a request the proxy 
 from __future__ import annotations
 
 import json
-import queue
 import signal
-import subprocess
-import threading
 import time
 
 import pytest
 
-from support import ChaosProxy, cli_env, shopstorm_command
+from support import ChaosProxy, Run
 
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-class Run:
-    """A shopstorm command in its own process, its output read as it comes."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            shopstorm_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stdout: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, text: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                assert self.process.poll() is None, f"the run ended before {text!r}: {''.join(self.stdout)}"
-                continue
-            self.stdout.append(line)
-            if text in line:
-                return
-        raise AssertionError(f"no {text!r} within {timeout} s: {''.join(self.stdout)}")
-
-    def finish(self, timeout: float = 60) -> tuple[int, str, str]:
-        try:
-            self.process.wait(timeout=timeout)
-            stderr = self.process.stderr.read()
-        finally:
-            self.process.kill()
-        time.sleep(0.1)  # the reader thread drains what is left
-        while not self.lines.empty():
-            self.stdout.append(self.lines.get())
-        return self.process.returncode, "".join(self.stdout), stderr
 
 
 def slow_finds(method: str, path: str) -> str:
@@ -115,8 +72,8 @@ def test_a_signal_during_the_audit_keeps_the_finished_load(demo_shop, tmp_path, 
     out = tmp_path / "out"
     with ChaosProxy(shop.url, rule=slow_finds) as proxy:
         proxy.delay_s = 2.0  # each of the audit's reads is held: the audit lasts seconds
-        run = Run("consistency", "webshop", "--host", proxy.url, "--users", "40", "--checkouts", "40",
-                  "--out", str(out))  # fmt: skip
+        run = Run("consistency", "webshop", "--host", proxy.url, "--concurrency", "40", "--users", "40",
+                  "--checkouts", "40", "--out", str(out))  # fmt: skip
         run.wait_for("auditing")
         proxy.slowed.clear()
         assert proxy.slowed.wait(30), "the audit never read the shop"

@@ -33,6 +33,8 @@ from shopstorm.targets.base import JourneyFailed, Outcome, Reply
 
 # The detail of an entry whose call was cut off because the run ended (Locust stopped the shopper mid-call).
 STOPPED = "no answer: shopper stopped"
+# The detail of an entry made up for a call a lost load process (killed, hung) may have made but never reported.
+LOST = "no report: load process lost"
 
 
 class Entry(NamedTuple):

@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import psutil
 from locust import constant, events
 from locust.env import Environment
 from locust.rpc import Message
@@ -55,6 +57,7 @@ RUN_ENV = "SHOPSTORM_RUN"  # set by `shopstorm run`: {"target": name, "settings"
 NO_SHOPPERS_GRACE_S = 10.0  # how long a run with no shopper ever reported running waits before it ends
 FINAL_REPORT_TIMEOUT_S = 30.0  # how long a quitting master waits for each worker's last measurements and ledger
 OPEN_MODEL_LEAD = 1.0  # seconds between the start and the first arrival, for the shoppers to be spawned
+WORKER_PID_MESSAGE = "shopstorm_worker_pid"  # a worker tells the master its process id as its load starts
 
 
 @dataclass
@@ -75,6 +78,18 @@ class RunState:
     environment: Environment | None = None
     targets: list[Any] = field(default_factory=list)  # this process's targets, one per target class
     final_reports: set[str] = field(default_factory=set)  # master: workers whose report after stopping arrived
+    workers: dict[str, Worker] = field(default_factory=dict)  # master: every worker of the run, by client id
+    shares: int = 1  # master: how many load processes share the seed (as told to the workers)
+
+
+@dataclass
+class Worker:
+    """A load process as the master knows it: the index its share of the seed follows, and its process id once
+    it reported (to end a hung one started by this machine's ``--processes``)."""
+
+    index: int
+    pid: int | None = None
+    lost: bool = False  # stopped reporting before its final report: its last calls never reached the master
 
 
 RUN = RunState()
@@ -138,6 +153,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
             return
         if isinstance(environment.runner, MasterRunner):
             _wait_for_final_reports_on_quit(environment.runner)
+            environment.runner.register_message(WORKER_PID_MESSAGE, _on_worker_pid)
         signals.install()  # from here a Ctrl-C reaches the main greenlet, not whichever seeding greenlet runs
         started = time.monotonic()
         try:
@@ -169,6 +185,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         share = (runner.worker_index % workers, workers)
         for target in {shopper.target for shopper in _shopper_classes(environment)}:
             target.use_seed(RUN.seed.get(target.name, {}), share)
+        runner.send_message(WORKER_PID_MESSAGE, {"pid": os.getpid()})  # before any report: it may never send one
         t0 = getattr(options, "shopstorm_t0", 0.0) or time.time()
     else:
         t0 = time.time() + OPEN_MODEL_LEAD
@@ -176,6 +193,9 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
             options.shopstorm_t0 = t0
             if hasattr(runner, "worker_count"):
                 options.shopstorm_workers = runner.worker_count
+        if isinstance(runner, MasterRunner):
+            RUN.shares = max(1, runner.worker_count)
+            RUN.workers = {c.id: Worker(runner.get_worker_index(c.id)) for c in runner.clients.all}
     MEASUREMENTS.clear(ships=_is_worker(environment))
     LEDGER.clear()
     RUN.final_reports.clear()
@@ -293,6 +313,9 @@ def _on_report_to_master(data: dict, **_: Any) -> None:
 @events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict, **_: Any) -> None:
     if RUN.active and "shopstorm" in data:
+        runner = RUN.environment.runner if RUN.environment else None
+        if client_id not in RUN.workers and isinstance(runner, MasterRunner):
+            RUN.workers[client_id] = Worker(runner.get_worker_index(client_id))
         MEASUREMENTS.merge(data["shopstorm"], worker=client_id)
         LEDGER.merge(data.get("shopstorm_ledger", []))
         if data.get("shopstorm_final"):
@@ -307,6 +330,10 @@ def _send_final_report(environment: Environment, **_: Any) -> None:
         runner._send_stats()  # Locust's own final report, as it sends when the master tells it to quit
 
 
+def _connected(runner: MasterRunner) -> set[str]:
+    return {client.id for client in runner.clients.all if client.state != STATE_MISSING}
+
+
 def _wait_for_final_reports_on_quit(runner: MasterRunner) -> None:
     """Make the master's quit wait until every worker's last report has arrived.
 
@@ -319,25 +346,61 @@ def _wait_for_final_reports_on_quit(runner: MasterRunner) -> None:
     locust_quit = runner.quit
 
     def quit() -> None:
-        workers = {client.id for client in runner.clients.all if client.state != STATE_MISSING}
+        workers = _connected(runner)
         if RUN.active and not workers <= RUN.final_reports:
             runner.stop(send_stop_to_client=False)
             for worker in workers:
                 runner.server.send_to_client(Message("quit", None, worker))
             deadline = time.monotonic() + FINAL_REPORT_TIMEOUT_S
-            while not workers <= RUN.final_reports and time.monotonic() < deadline:
-                gevent.sleep(0.05)
-            missing = len(workers - RUN.final_reports)
-            if missing:
-                print(
-                    f"shopstorm: WARNING: no final report from {missing} worker(s) within "
-                    f"{FINAL_REPORT_TIMEOUT_S:g} s: their last measurements and ledger entries are missing",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            while not _connected(runner) <= RUN.final_reports and time.monotonic() < deadline:
+                gevent.sleep(0.05)  # a worker that stops answering heartbeats meanwhile is not waited for
+        if RUN.active:
+            _account_for_lost_workers()
         locust_quit()
 
     runner.quit = quit  # type: ignore[method-assign]
+
+
+def _on_worker_pid(environment: Environment, msg: Message, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        worker = RUN.workers.setdefault(msg.node_id, Worker(runner.get_worker_index(msg.node_id)))
+        worker.pid = msg.data.get("pid") if isinstance(msg.data, dict) else None
+
+
+def _account_for_lost_workers() -> None:
+    """Name every worker that stopped reporting before its final report (killed, hung, cut off): its calls since
+    its last report never reached the master. The audit treats them as unknown (:meth:`Target.unreported`). A hung
+    worker this machine started (``--processes``) is killed: Locust would wait for it forever."""
+    for client_id, worker in RUN.workers.items():
+        if client_id in RUN.final_reports or worker.lost:
+            continue
+        worker.lost = True
+        killed = _kill_hung_child(worker.pid)
+        print(
+            f"shopstorm: WARNING: worker {client_id} (index {worker.index}) was lost mid-run: it stopped answering "
+            f"before its final report{killed}; its calls since its last report are unknown to the audit, which "
+            "resolves them against the shop's state",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _kill_hung_child(pid: int | None) -> str:
+    if pid is None:
+        return ""
+    try:
+        if psutil.Process(pid).ppid() != os.getpid():
+            return ""  # a worker on another machine, or not ours: not this run's to end
+        os.kill(pid, signal.SIGKILL)
+    except (psutil.Error, OSError):
+        return ""
+    return f" (its process {pid} did not answer and was killed)"
+
+
+def lost_workers() -> list[dict[str, Any]]:
+    """The summary's list of workers lost mid-run."""
+    return [{"worker": cid, "index": w.index} for cid, w in RUN.workers.items() if w.lost]
 
 
 @events.test_stop.add_listener
@@ -401,6 +464,7 @@ def _report(environment: Environment) -> None:
         timeseries=RUN.timeseries,
         funnel_steps=RUN.funnel_steps,
     )
+    report["generators"]["lost_workers"] = lost_workers()
     for target in RUN.targets:
         report.update(target.report_sections(LEDGER.entries))
     results = gates.evaluate(gates.parse_gates(RUN.settings.gates), report)
@@ -426,10 +490,14 @@ def _audit(environment: Environment) -> dict[str, Any]:
 
     The audit runs in a greenlet of its own, so a signal during it can cut it short: the summary then says the
     audit was interrupted, and which invariants it had checked (none, when the state was still being read)."""
-    shopper = _shopper_classes(environment)[0]
+    target = _shopper_classes(environment)[0].target
     started = time.monotonic()
     print(f"auditing {len(LEDGER.entries)} ledger entries against the shop's state...", flush=True)
-    auditor = gevent.spawn(shopper.target.audit, LEDGER.entries)
+    entries = list(LEDGER.entries)
+    for worker in RUN.workers.values():
+        if worker.lost:
+            entries += target.unreported((worker.index % RUN.shares, RUN.shares), LEDGER.entries)
+    auditor = gevent.spawn(target.audit, entries)
     signals.STOP.on_report_signal = lambda: auditor.kill(signals.AuditInterrupted, block=False)
     try:
         outcome = auditor.get()

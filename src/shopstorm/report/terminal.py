@@ -80,6 +80,11 @@ def render(report: dict[str, Any]) -> str:
         lines += ["", "Gates"]
         for gate in report["gates"]:
             lines.append(f"  {'pass' if gate['passed'] else 'FAIL'}  {gate['text']:<40} {gate['observed']}")
+    for lost in report["generators"].get("lost_workers", []):
+        lines.append(
+            f"\nWARNING: worker {lost['worker']} (index {lost['index']}) was lost mid-run; "
+            "its unreported calls were audited as unknown outcomes"
+        )
     if report["generators"].get("warning"):
         lines.append(f"\nWARNING: {report['generators']['warning']}")
     state = f" (interrupted by {report.get('stopped_by') or 'a signal'})" if report["interrupted"] else ""

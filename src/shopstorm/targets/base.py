@@ -213,6 +213,14 @@ class Target(ABC):
         state = read_until_steady(lambda: self.read_state(entries), done=lambda _: not cut_off)
         return check(self.baseline(), entries, state)
 
+    def unreported(self, share: tuple[int, int], entries: Iterable[Entry]) -> list[Entry]:
+        """Calls a load process lost mid-run (killed, hung) may have made but never reported, as ``unknown``
+        ledger entries (detail :data:`~shopstorm.audit.ledger.LOST`) for the audit to resolve against state.
+
+        ``share`` is the lost process's (index, number of load processes), as :meth:`use_seed` gave it. By default
+        none: a target whose shoppers work on entities nobody listed before the load cannot name them."""
+        return []
+
     def check_audit(self) -> None:
         """Refuse ``--audit`` (UsageError) before any load when this target cannot audit."""
         if type(self).audit is Target.audit:

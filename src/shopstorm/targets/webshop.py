@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from shopstorm.audit.ledger import LEDGER
+from shopstorm.audit.ledger import LEDGER, LOST, Entry
 from shopstorm.audit.order_books import book_orders, reconcile
 from shopstorm.audit.state import Baseline, ShopState
 from shopstorm.errors import TargetUnreachable, UsageError
@@ -195,6 +196,19 @@ class WebshopTarget(Target):
         super().use_seed(seed_data, share)
         index, shares = share
         self._orders = deque(order for i, order in enumerate(seed_data.get("orders", [])) if i % shares == index)
+
+    def unreported(self, share: tuple[int, int], entries: Iterable[Entry]) -> list[Entry]:
+        """Every prepared order of the lost process's share whose checkout never reached the ledger: it may have
+        been checked out (in flight when the process died, or after its last report) or never tried; the audit
+        reads the order back and decides."""
+        index, shares = share
+        reported = {entry.entity for entry in entries if entry.kind == "checkout"}
+        now = time.time()
+        return [
+            Entry("checkout", order_id, user_id, 0, "unknown", LOST, now)
+            for i, (order_id, user_id, *_) in enumerate(self.seed_data.get("orders", []))
+            if i % shares == index and order_id not in reported
+        ]
 
     def next_order(self) -> list | None:
         """The next prepared order of this process's share: [order_id, user_id, lines, check out twice]."""
