@@ -67,6 +67,7 @@ def checkouts_in_turn() -> Rule:
     return rule
 
 
+HUGE = 10_000_000  # bytes of a hostile shop's answer
 FLASK_PAGE = "<!doctype html>\n<html lang=en>\n<title>{status} {name}</title>\n<h1>{name}</h1>\n<p>{text}</p>\n"
 # Behaviours answered without asking the shop: the call never takes effect.
 NOT_FORWARDED = ("reset", "flask-405", "flask-400")
@@ -95,7 +96,9 @@ class _ProxyServer(ThreadingHTTPServer):
 
 class ChaosProxy:
     """A reverse proxy to a real shop that misbehaves where ``rule(method, path)`` says: ``pass``, ``slow`` (passed
-    on after ``delay_s``; ``slowed`` is set when the first one arrives), ``http-500``,
+    on after ``delay_s``; ``slowed`` is set when the first one arrives), ``huge-body`` / ``huge-chunked`` (a 10 MB
+    answer, declared or chunked), ``huge-number`` (the shop's ``stock`` replaced by ``1e400``), ``deep-json`` (a
+    200 nested 100,000 deep), ``http-500``,
     ``reset`` (TCP RST), ``not-json`` (a 200 with an HTML body), ``garbage`` (a 200 with JSON of the wrong
     shape), ``strip-csrf`` (the page without its CSRF fields), ``empty-200`` / ``text-200`` (the shop's answer
     replaced by an empty or a plain-text 200), ``flask-405`` / ``flask-400`` (Flask's error page, the shop never
@@ -130,6 +133,9 @@ class ChaosProxy:
                     page = FLASK_PAGE.format(status=status, name=name, text=text).encode()
                     self._answer(status, page, "text/html; charset=utf-8")
                     return
+                if behaviour == "deep-json":  # a body no recursive parser survives
+                    self._answer(200, b"[" * 100_000 + b"]" * 100_000)
+                    return
                 if behaviour == "reset":
                     # SO_LINGER 0 + close sends a TCP RST: the client sees the connection reset mid-request.
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -146,6 +152,12 @@ class ChaosProxy:
                     self._answer(500, b'{"error": "upstream exploded"}')
                 elif behaviour == "not-json":
                     self._answer(200, b"<html>maintenance</html>", "text/html")
+                elif behaviour == "huge-body":  # 10 MB, declared: a careful client need not read it
+                    self._answer(200, b"x" * HUGE)
+                elif behaviour == "huge-chunked":  # 10 MB, undeclared: only reading tells how large it is
+                    self._stream(200, HUGE)
+                elif behaviour == "huge-number" and upstream.ok:
+                    self._answer(200, re.sub(rb'"stock":\s*-?\d+', b'"stock": 1e400', upstream.content))
                 elif behaviour == "garbage":
                     self._answer(200, b'{"stock": "lots", "credit": null, "paid": "maybe", "items": 7}')
                 elif behaviour in ("empty-200", "text-200") and upstream.ok:
@@ -168,6 +180,16 @@ class ChaosProxy:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _stream(self, status: int, size: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                chunk = b"x" * 65536
+                for _ in range(size // len(chunk)):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
 
             do_GET = do_POST = do_DELETE = _handle
 

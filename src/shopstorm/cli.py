@@ -50,6 +50,9 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     add("--urls", metavar="FILE", help="urls.json with ORDER_URL, PAYMENT_URL, STOCK_URL (instead of --host)")
     add("--out", metavar="DIR", help="folder for summary.json (default: shopstorm-out)")
     add("--request-timeout", metavar="SECONDS", help="seconds before a request fails as unknown (default 30)")
+    add(
+        "--max-body", metavar="BYTES", help="bytes of an answer read at most; larger fails as unknown (default 1000000)"
+    )
     add("--seed-mode", choices=("auto", "create", "batch"), help="how to seed (default auto)")
     add("--basic-auth", metavar="USER:PASSWORD", help="HTTP basic auth for a shop behind it")
     add("--gate", dest="gates", action="append", metavar="GATE", help="a threshold, e.g. 'checkout p95<800ms'")

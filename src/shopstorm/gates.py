@@ -252,8 +252,9 @@ def _evaluate_one(gate: Gate, summary: Mapping[str, Any]) -> GateResult:
         audit = summary.get("audit")
         if not audit:
             return GateResult(gate, False, "no audit in this run")
-        if audit.get("verdict") == "interrupted":
-            return GateResult(gate, False, "the audit was interrupted before it checked anything")
+        if audit.get("verdict") in ("interrupted", "error"):
+            what = "was interrupted" if audit["verdict"] == "interrupted" else "failed"
+            return GateResult(gate, False, f"the audit {what} before it checked anything")
         if gate.metric == "violations":
             value = float(audit["violations"])
         else:

@@ -181,6 +181,12 @@ FIELDS: tuple[Field, ...] = (
     Field("user_speed", parse_positive_float, 1.0, "storefront: form-filling pauses last 1-3 s divided by this"),
     Field("request_timeout", parse_positive_float, 30.0, "seconds before a request counts as failed (unknown)"),
     Field(
+        "max_body",
+        parse_positive_int,
+        1_000_000,
+        'bytes of an answer read at most; a larger answer fails as unknown ("answer larger than …")',
+    ),
+    Field(
         "seed_items",
         parse_positive_int,
         100,
@@ -296,6 +302,7 @@ class Settings:
     settle_timeout: float = 30.0
     user_speed: float = 1.0
     request_timeout: float = 30.0
+    max_body: int = 1_000_000
     seed_items: int = 100
     seed_stock: int = 1_000_000
     seed_price: int = 10

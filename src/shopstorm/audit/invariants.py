@@ -73,7 +73,9 @@ class AuditResult:
         }
 
 
-def interrupted_audit() -> dict[str, Any]:
+def interrupted_audit(
+    why: str = "the audit was interrupted while it read the shop's state: no invariant was checked",
+) -> dict[str, Any]:
     """The audit section of a run whose audit a signal cut short while it read the shop's state: nothing was
     checked (an invariant held against half a reading would blame a correct shop), and the verdict says so."""
     return {
@@ -83,7 +85,7 @@ def interrupted_audit() -> dict[str, Any]:
         "unknowns": {},
         "checkouts": {},
         "unchecked": {},
-        "warnings": ["the audit was interrupted while it read the shop's state: no invariant was checked"],
+        "warnings": [why],
     }
 
 

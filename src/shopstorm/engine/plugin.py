@@ -136,6 +136,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
                     targets[shopper.target_class].check_audit()  # a target that cannot be audited says so now
             shopper.target = targets[shopper.target_class]
             shopper.network_timeout = settings.request_timeout
+            shopper.max_body = settings.max_body
             RUN.mixes[shopper.__name__] = mix = resolve_mix(shopper, settings)
             shopper.target.check_journeys(mix.weights)
             apply_mix(shopper, mix)
@@ -470,6 +471,8 @@ def _report(environment: Environment) -> None:
     results = gates.evaluate(gates.parse_gates(RUN.settings.gates), report)
     report["gates"] = [result.as_dict() for result in results]
     exit_code = gates.exit_code(results, audit["violations"] if audit else None)
+    if exit_code == ExitCode.OK and audit and audit["verdict"] == "error":
+        exit_code = ExitCode.GATE_FAILED  # no verdict is not a pass
     if exit_code == ExitCode.OK and not results and RUN.settings.mix != "consistency" and report["totals"]["failures"]:
         # Locust's convention without gates: a run with failed requests exits --exit-code-on-error (default 1).
         # Expected refusals are not failures; the consistency test's verdict is its audit's.
@@ -497,7 +500,15 @@ def _audit(environment: Environment) -> dict[str, Any]:
     for worker in RUN.workers.values():
         if worker.lost:
             entries += target.unreported((worker.index % RUN.shares, RUN.shares), LEDGER.entries)
-    auditor = gevent.spawn(target.audit, entries)
+
+    def audit() -> Any:  # the result, or the exception: gevent would print a failed greenlet's traceback
+        try:
+            return target.audit(entries)
+        except Exception as error:  # a bug, or an answer nobody foresaw: the finished run is still reported
+            log.debug("the audit failed", exc_info=True)
+            return error
+
+    auditor = gevent.spawn(audit)
     signals.STOP.on_report_signal = lambda: auditor.kill(signals.AuditInterrupted, block=False)
     try:
         outcome = auditor.get()
@@ -506,6 +517,10 @@ def _audit(environment: Environment) -> dict[str, Any]:
     if isinstance(outcome, signals.AuditInterrupted):
         print("shopstorm: the audit was interrupted before it finished: nothing was checked", file=sys.stderr)
         result = interrupted_audit()
+    elif isinstance(outcome, Exception):
+        why = f"the audit could not finish: {type(outcome).__name__}: {str(outcome)[:200]}"
+        print(f"shopstorm: {why}", file=sys.stderr)
+        result = {**interrupted_audit(why), "verdict": "error"}
     else:
         result = outcome.as_dict()
     result["ledger_entries"] = len(LEDGER.entries)

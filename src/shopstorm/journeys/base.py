@@ -117,6 +117,7 @@ class ShopstormUser(FastHttpUser):
     wait_time = between(1, 3)
     # Short enough that a stuck shop shows as failures within a run, long enough for a slow checkout.
     network_timeout = 30.0
+    max_body = 1_000_000  # bytes of an answer read at most (the engine sets --max-body)
     connection_timeout = 10.0
 
     def __init__(self, environment: Any) -> None:

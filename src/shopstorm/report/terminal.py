@@ -97,9 +97,9 @@ def render(report: dict[str, Any]) -> str:
 
 def render_audit(audit: dict[str, Any]) -> str:
     """The audit's verdict: one line per invariant, the worst finding of each violated one, the unknowns."""
-    if audit.get("verdict") == "interrupted":
-        lines = ["", "Audit: INTERRUPTED: no invariant was checked (the shop's state was still being read)"]
-        return "\n".join(lines)
+    if audit.get("verdict") in ("interrupted", "error"):
+        why = "; ".join(audit.get("warnings", []))
+        return f"\nAudit: {audit['verdict'].upper()}: no invariant was checked: {why}"
     broken = [row for row in audit["invariants"] if not row["holds"]]
     headline = (
         f"all {len(audit['invariants'])} invariants hold"

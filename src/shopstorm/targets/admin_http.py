@@ -8,6 +8,7 @@ These run in the master or local process with short timeouts, many at a time but
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -16,8 +17,9 @@ from gevent.pool import Pool
 
 from shopstorm.audit.state import ShopState
 from shopstorm.errors import TargetUnreachable
-from shopstorm.targets.base import Reply, classify, missing_field
+from shopstorm.targets.base import MAX_BODY, READ_CHUNK, AnswerTooLarge, Reply, classify, decode, missing_field
 
+WHOLE_NUMBER_LIMIT = 2**63  # a stock, credit or count beyond a 64-bit integer is no shop's real state
 CONCURRENCY = 32
 TIMEOUT = (3.0, 10.0)  # connect, read: an unreachable shop is reported well within 10 s
 
@@ -36,15 +38,25 @@ def plain_error(error: requests.RequestException) -> str:
 def whole_number(body: Any, key: str) -> int:
     """``body[key]`` as an int; ValueError when it is missing or not a whole number (booleans are not)."""
     value = body.get(key) if isinstance(body, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise ValueError(f"{key!r} is not a whole number: {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{key!r} is not a whole number: {_shown(value)}")
+    if value != int(value) or abs(value) > WHOLE_NUMBER_LIMIT:
+        raise ValueError(f"{key!r} is not a plausible whole number: {_shown(value)}")
     return int(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 class AdminSession:
     """One HTTP session (optionally with basic auth or extra headers) and a bounded pool of greenlets."""
 
-    def __init__(self, auth: tuple[str, str] | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, auth: tuple[str, str] | None = None, headers: dict[str, str] | None = None, max_body: int = MAX_BODY
+    ) -> None:
+        self.max_body = max_body
         self.session = requests.Session()
         self.session.auth = auth
         self.session.headers.update(headers or {})
@@ -75,12 +87,20 @@ class AdminSession:
         return results  # type: ignore[return-value]
 
     def read(self, method: str, url: str, **kwargs: Any) -> Reply:
-        """One call, classified; never raises."""
+        """One call, classified; never raises. The body is read up to ``max_body`` bytes: a larger answer is an
+        unknown outcome ("answer larger than …"), not gigabytes in memory."""
         try:
-            response = self.session.request(method, url, timeout=TIMEOUT, **kwargs)
+            with self.session.request(method, url, timeout=TIMEOUT, stream=True, **kwargs) as response:
+                chunks, size = [], 0
+                for chunk in response.iter_content(READ_CHUNK):
+                    size += len(chunk)
+                    if size > self.max_body:
+                        return classify(response.status_code, None, AnswerTooLarge(self.max_body))
+                    chunks.append(chunk)
+                text = decode(b"".join(chunks), response.headers.get("content-type"))
         except requests.RequestException as error:
             return Reply(0, "unknown", None, f"connection error: {plain_error(error)}")
-        return classify(response.status_code, response.text, None)
+        return classify(response.status_code, text, None)
 
     def send(self, method: str, url: str, name: str, *, missing_ok: bool = False, **kwargs: Any) -> Reply:
         """One seeding call: anything but ok (or a missing endpoint, when allowed) stops the run (exit 4)."""
@@ -117,8 +137,9 @@ class AdminSession:
             return
         try:
             value = parse(reply.body)
-        except (ValueError, TypeError, AttributeError, KeyError) as error:
-            state.unreadable[kind, entity] = f"unreadable answer: {error}"
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as error:
+            why = f" ({reply.detail})" if "unreadable JSON" in reply.detail else ""
+            state.unreadable[kind, entity] = f"unreadable answer: {error}{why}"
             return
         if into is None:
             into = {"item": state.items, "user": state.users, "order": state.orders}[kind]

@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
+import time
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -45,6 +48,8 @@ Outcome = Literal["ok", "refused", "unknown"]
 REASON_CHARS = 80  # a refusal's reason is cut to this many characters
 # Marks a failure reason of a step whose endpoint answered 404/405: "<step>: HTTP 405 (no such endpoint? …)"
 MISSING_ENDPOINT = "no such endpoint?"
+MAX_BODY = 1_000_000  # bytes of an answer read at most (--max-body): a larger one is an unknown outcome
+READ_CHUNK = 64 * 1024
 QUIET_READS = 6  # reads of the shop's state at most, after a run that cut calls off, until two agree
 QUIET_READ_PAUSE_S = 0.5
 
@@ -95,14 +100,24 @@ class Reply:
         return self.body[key]
 
 
+class AnswerTooLarge(Exception):
+    """The shop's answer was larger than the body cap: it was not read, and its outcome is unknown."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"answer larger than {limit} bytes")
+
+
 def classify(status: int, text: str | None, error: BaseException | None) -> Reply:
     """Classify one HTTP answer; ``status`` 0 with ``error`` set means no answer at all."""
+    if isinstance(error, AnswerTooLarge):  # the shop answered, but what it said was not read
+        return Reply(status, "unknown", None, f"HTTP {status} {error}" if status else str(error))
     if error is not None or status == 0:
         reason = type(error).__name__ if error is not None else "no response"
         return Reply(0, "unknown", None, f"connection error: {reason}")
-    body = parse_json(text)
+    body, problem = read_json(text)
+    note = f" (unreadable JSON: {problem})" if problem else ""
     if 200 <= status < 300:
-        return Reply(status, "ok", body, f"HTTP {status}")
+        return Reply(status, "ok", body, f"HTTP {status}{note}")
     if 400 <= status < 500:
         reason = refusal_reason(body, text)
         return Reply(status, "refused", body, f"HTTP {status} {reason}" if reason else f"HTTP {status}")
@@ -110,13 +125,73 @@ def classify(status: int, text: str | None, error: BaseException | None) -> Repl
 
 
 def parse_json(text: str | None) -> Any:
-    """The body as JSON, or None when there is none or it is not JSON (text, HTML)."""
+    """The body as JSON, or None when there is none or it is not JSON (text, HTML) or not readable JSON."""
+    return read_json(text)[0]
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"a number out of range: {text[:20]}")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"not a number: {name}")
+
+
+def read_json(text: str | None) -> tuple[Any, str | None]:
+    """(the body as JSON or None, why JSON-looking text could not be read). Numbers must be finite (``1e400``,
+    ``NaN`` and ``Infinity`` are refused: no sum or comparison can hold them) and nesting is bounded by Python's
+    recursion limit (a 100,000-deep body is refused, not a crash)."""
     if not text:
-        return None
+        return None, None
     try:
-        return json.loads(text)
-    except ValueError:
-        return None
+        return json.loads(text, parse_float=_finite, parse_constant=_no_constant), None
+    except RecursionError:
+        return None, "nested too deeply"
+    except json.JSONDecodeError:  # not JSON at all (text, HTML): nothing to report, the status is the truth
+        return None, None
+    except ValueError as error:  # JSON, with a number no sum can hold (non-finite, thousands of digits)
+        return None, str(error)[:60]
+
+
+def read_body(response: Any, limit: int) -> bytes:
+    """A streamed geventhttpclient answer's body, decompressed, at most ``limit`` bytes: :class:`AnswerTooLarge`
+    (and the connection closed, not reused) when it is larger — declared or as it arrives."""
+    declared = response.headers.get("content-length") if response.headers else None
+    if declared and declared.isdigit() and int(declared) > limit:
+        response.release()
+        raise AnswerTooLarge(limit)
+    chunks, size = [], 0
+    while chunk := response.read(READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            response.release()
+            raise AnswerTooLarge(limit)
+        chunks.append(chunk)
+    response.release()
+    body = b"".join(chunks)
+    encoding = (response.headers.get("content-encoding") or "").lower() if response.headers else ""
+    if encoding in ("gzip", "deflate"):
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+        body = inflate.decompress(body, limit + 1)  # a small body may inflate to gigabytes: stop past the cap
+        if len(body) > limit:
+            raise AnswerTooLarge(limit)
+    return body
+
+
+def decode(body: bytes, content_type: str | None) -> str:
+    """The body as text: the charset the answer names, else UTF-8 (never a guess over the whole body)."""
+    charset = "utf-8"
+    for part in (content_type or "").split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            charset = value.strip('"')
+    try:
+        return body.decode(charset, errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
 _TAG = re.compile(r"<[^>]*>")
@@ -263,14 +338,26 @@ def call(
     ``need`` names the fields of an ok answer the step reads: without them the step fails, naming the field.
     Anything else (``json=``, ``data=``, ``headers=``) goes to the session's request.
     """
-    with http.request(method, url, name=name, catch_response=True, **request) as response:
+    limit = getattr(getattr(http, "user", None), "max_body", MAX_BODY)
+    # streamed: the body is read here, up to the cap, instead of whole by the client
+    with http.request(method, url, name=name, catch_response=True, stream=True, **request) as response:
         status = response.status_code or 0
         # FastHttp also sets .error for every 4xx/5xx; only a missing status means there was no answer.
         error = getattr(response, "error", None) if status == 0 else None
-        try:
-            text = response.text if status else None
-        except Exception as read_error:  # a body cut off mid-read is an unknown outcome, not a crash
-            text, error, status = None, read_error, 0
+        text = None
+        if status:
+            try:
+                body = read_body(response, limit)
+                text = decode(body, response.headers.get("content-type") if response.headers else None)
+                response._cached_content = body
+                response.request_meta["response_length"] = len(body)
+            except AnswerTooLarge as too_large:
+                error = too_large
+            except Exception as read_error:  # a body cut off mid-read is an unknown outcome, not a crash
+                error, status = read_error, 0
+            start = response.request_meta.get("start_time")
+            if start:  # the body's download counts in the response time, as it does unstreamed
+                response.request_meta["response_time"] = (time.time() - start) * 1000
         reply = classify(status, text, error)
         problem = _unexpected(reply, step, expect, expect_reason)
         if problem is None and reply.outcome == "ok":

@@ -165,7 +165,8 @@ class WebshopTarget(Target):
         return self.settings.host or self.endpoints.order_url
 
     def admin(self) -> WebshopAdmin:
-        return WebshopAdmin(self.endpoints.order_url, self.endpoints.payment_url, self.endpoints.stock_url)
+        urls = self.endpoints
+        return WebshopAdmin(urls.order_url, urls.payment_url, urls.stock_url, max_body=self.settings.max_body)
 
     def seed(self) -> dict[str, Any]:
         """A catalogue of ``seed_items`` items with ``seed_stock`` units each; for a consistency run also

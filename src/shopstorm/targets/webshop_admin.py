@@ -17,14 +17,14 @@ from shopstorm.audit.order_books import OrderReading, read_lines, read_paid
 from shopstorm.audit.state import ItemState, ShopState, UserState
 from shopstorm.errors import TargetUnreachable
 from shopstorm.targets.admin_http import AdminSession, whole_number
-from shopstorm.targets.base import missing_field
+from shopstorm.targets.base import MAX_BODY, missing_field
 
 
 class WebshopAdmin(AdminSession):
     """Seeding and state reads against the three services."""
 
-    def __init__(self, order_url: str, payment_url: str, stock_url: str) -> None:
-        super().__init__()
+    def __init__(self, order_url: str, payment_url: str, stock_url: str, max_body: int = MAX_BODY) -> None:
+        super().__init__(max_body=max_body)
         self.order_url, self.payment_url, self.stock_url = order_url, payment_url, stock_url
 
     # --- seeding ---------------------------------------------------------------------------------------------
