@@ -332,20 +332,24 @@ def test_junk_posted_by_another_process_during_a_run_is_rejected_and_the_audit_p
         answers = [post(url, junk, {"Content-Type": "application/json"}) for _ in range(5)]
         forged = signed(junk, "msg_forged", secret=new_webhook_secret())
         answers.append(post(url, junk, forged))
-        answers.append(post(url, b"x" * 600_000, {"Content-Type": "application/json"}))
+        oversized = stream(url, b"Content-Length: 600000\r\n", [b"x" * 600_000])
         stdout, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
-    assert [status for status, _ in answers] == [400] * 6 + [413]
+    assert [status for status, _ in answers] == [400] * 6
+    assert oversized.startswith(b"HTTP/1.1 413 "), oversized[:200]
     assert process.returncode == 0, stdout[-3000:] + stderr[-2000:]
     summary = read_summary(out)
     assert summary["audit"]["verdict"] == "pass"
     assert summary["audit"]["checkouts"]["succeeded"] > 0
+    checked = {row["invariant"]: row["checked"] for row in summary["audit"]["invariants"]}
+    assert checked["one_event_per_webhook_id"] > 0 and "signatures_valid" not in checked
     webhooks = summary["webhooks"]
     assert webhooks["rejected"] == 7
     assert webhooks["rejected_by_reason"] == {"missing headers": 5, "no matching signature": 1, "too large": 1}
     assert webhooks["by_type"]["order.paid"] == summary["audit"]["checkouts"]["succeeded"]
     assert webhooks["received"] == webhooks["valid"] + 7
+    assert "deliveries: " in stdout and ", 7 rejected, " in stdout
     warning = next(line for line in stdout.splitlines() if line.startswith("WARNING:"))
     assert warning.startswith(
         "WARNING: 7 rejected webhook deliveries (5 missing headers, 1 no matching signature, 1 too large)"
