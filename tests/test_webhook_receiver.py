@@ -336,9 +336,9 @@ def test_junk_posted_by_another_process_during_a_run_is_rejected_and_the_audit_p
         stdout, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
+    assert process.returncode == 0, stdout[-3000:] + stderr[-2000:]
     assert [status for status, _ in answers] == [400] * 6
     assert oversized.startswith(b"HTTP/1.1 413 "), oversized[:200]
-    assert process.returncode == 0, stdout[-3000:] + stderr[-2000:]
     summary = read_summary(out)
     assert summary["audit"]["verdict"] == "pass"
     assert summary["audit"]["checkouts"]["succeeded"] > 0
