@@ -88,8 +88,8 @@ def render(report: dict[str, Any]) -> str:
     if webhooks and webhooks["rejected"]:
         reasons = ", ".join(f"{count} {reason}" for reason, count in webhooks["rejected_by_reason"].items())
         lines.append(
-            f"\nWARNING: {webhooks['rejected']} rejected webhook deliveries ({reasons}): not signed by the shop or "
-            "not about this run's checkouts, so neither counted nor held against the shop"
+            f"\nWARNING: {webhooks['rejected']} rejected webhook deliveries ({reasons}): not verifiably the shop's, "
+            "or about checkouts this run did not make; neither counted nor held against the shop"
         )
     if report["generators"].get("warning"):
         lines.append(f"\nWARNING: {report['generators']['warning']}")
