@@ -19,8 +19,10 @@ def told(n: int, confirm: str | None = "ok", at: float = 100.0) -> list[Entry]:
     return entries
 
 
-def paid_event(n: int, webhook_id: str | None = None, duplicate: bool = False, error: str | None = None) -> Delivery:
-    return Delivery(webhook_id or f"msg_{n}", "order.paid", f"c{n}", f"o{n}", "paid", 101.0, error, duplicate)
+def paid_event(
+    n: int, webhook_id: str | None = None, duplicate: bool = False, error: str | None = None, body: str = "paid"
+) -> Delivery:
+    return Delivery(webhook_id or f"msg_{n}", "order.paid", f"c{n}", f"o{n}", "paid", 101.0, error, duplicate, body)
 
 
 def settled(status: str = "succeeded", orders: tuple[int, ...] | None = None, **kwargs) -> CheckoutState:
@@ -78,14 +80,56 @@ def test_a_provider_checkout_whose_event_was_never_sent_awaits_the_provider():
     assert verdict(sent, state) == {"confirm_settled": 1}  # the event was accepted: now it is stuck
 
 
-def test_bad_signatures_unreadable_checkouts_and_lost_stock_are_found():
-    deliveries = [paid_event(0), paid_event(9, error="no matching signature")]
-    findings = verdict(told(0) + told(1), {"c0": settled()}, deliveries, unreadable={"c1": "HTTP 500"},
+def test_unreadable_checkouts_and_lost_stock_are_found():
+    findings = verdict(told(0) + told(1), {"c0": settled()}, [paid_event(0)], unreadable={"c1": "HTTP 500"},
                        stock=(5, 3), product_orders=(0, 1))  # fmt: skip
-    assert findings == {"signatures_valid": 1, "state_readable": 1, "stock_conserved": 1}
+    assert findings == {"state_readable": 1, "stock_conserved": 1}
+
+
+def test_rejected_deliveries_are_never_the_shops_findings():
+    """Forged, unsigned and oversized posts, and a signed event about a checkout this run did not create, are not
+    the shop's word about this run: none is a finding, none counts as an event."""
+    rejected = [
+        paid_event(1, "msg_forged", error="no matching signature"),  # says c1 was paid: c1 is not, and that is fine
+        paid_event(0, "msg_0", error="missing headers"),  # reuses a real id with another body: still not the shop's
+        Delivery("", "", None, None, None, 101.0, "too large", False),
+        paid_event(9, "msg_other"),  # signed, but about a checkout of another client of the shop
+    ]
+    entries = told(0) + told(1)
+    result = check_settlement(entries, PaymentsState({"c0": settled(), "c1": settled("failed")}),
+                              [paid_event(0), *rejected], now=NOW)  # fmt: skip
+    assert result.violations == 0, {name: found for name, found in result.findings.items() if found}
+    assert result.checked["no_event_unsettled"] == 1 and result.checked["one_event_per_webhook_id"] == 1
+
+
+def test_a_shop_that_signs_wrongly_shows_as_events_never_delivered():
+    deliveries = [paid_event(0, error="no matching signature")]
+    result = check_settlement(told(0), PaymentsState({"c0": settled()}), deliveries, now=NOW)
+    (finding,) = result.findings["order_paid_once"]
+    assert finding.observed == "0 order.paid events with distinct webhook ids"
+    assert finding.note == "never delivered with a valid signature (1 rejected deliveries claimed to be it)"
+
+
+def test_a_webhook_id_reused_for_another_event_is_found_and_a_resent_one_is_not():
+    resent = [paid_event(0), paid_event(0, duplicate=True)]
+    assert verdict(told(0), {"c0": settled()}, resent) == {}
+    reused = [paid_event(0, body="paid"), paid_event(0, duplicate=True, body="paid again, other amount")]
+    result = check_settlement(told(0), PaymentsState({"c0": settled()}), reused, now=NOW)
+    (finding,) = result.findings["one_event_per_webhook_id"]
+    assert (finding.entity, finding.observed, finding.magnitude) == ("webhook-id msg_0", "2 different events", 1)
+    assert [entry.kind for entry in finding.entries] == ["created", "confirm"]
 
 
 def test_without_a_receiver_the_webhook_invariants_are_left_out():
     result = check_settlement(told(0), PaymentsState({"c0": settled()}), None, now=NOW)
     names = [row["invariant"] for row in result.as_dict()["invariants"]]
     assert names == ["confirm_settled", "one_order_per_checkout", "state_readable"]
+    with_receiver = check_settlement(told(0), PaymentsState({"c0": settled()}), [paid_event(0)], now=NOW)
+    assert [row["invariant"] for row in with_receiver.as_dict()["invariants"]] == [
+        "confirm_settled",
+        "one_order_per_checkout",
+        "order_paid_once",
+        "no_event_unsettled",
+        "one_event_per_webhook_id",
+        "state_readable",
+    ]

@@ -28,7 +28,7 @@ INVARIANTS: dict[str, str] = {
     "one_order_per_checkout": "every succeeded checkout has exactly one order, for its amount; any other checkout none",
     "order_paid_once": "every succeeded checkout produced exactly one order.paid webhook (after dedupe by webhook-id)",
     "no_event_unsettled": "no order.paid webhook for a checkout that did not succeed",
-    "signatures_valid": "every webhook delivery carried a valid Standard Webhooks signature",
+    "one_event_per_webhook_id": "every webhook-id the shop signed names one event: resent unchanged, never reused",
     "state_readable": "every seeded or touched item, user and order could be read back",
 }
 

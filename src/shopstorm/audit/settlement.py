@@ -9,9 +9,16 @@ event comes: one the run never sent that event for is counted as awaiting the pr
 Findings are evidence, as for the other targets (:mod:`shopstorm.audit.findings`); a stuck checkout carries its
 age.
 
+Only the shop's word is held against it: a delivery counts when it carries a valid signature made with the run's
+secret (which only the shop holds) and is about a checkout this run created. Anything else the receiver got (no
+signature or a wrong one, a body over the cap, another checkout's event) is a rejected delivery: anyone on the
+machine may have sent it, so it is counted apart, never a finding. A shop that signs wrongly therefore shows as
+``order.paid`` events never delivered, and the finding says how many rejected deliveries claimed to be one.
+
 Webhook duplicates that reuse a ``webhook-id`` are deduplicated and counted, never held against the shop (delivery
-is at least once). Two ``order.paid`` events with *different* ids for one checkout are a violation: a receiver
-cannot tell them from two payments.
+is at least once), as long as they resend the same event: a *different* event under a ``webhook-id`` already used
+is a violation (``one_event_per_webhook_id``), as a receiver deduplicating by id loses it. Two ``order.paid`` events
+with *different* ids for one checkout are a violation too: a receiver cannot tell them from two payments.
 """
 
 from __future__ import annotations
@@ -78,10 +85,11 @@ def check_settlement(
         if entry.kind in ("created", "confirm", "provider_event"):
             evidence[entry.entity].append(entry)
     created = [cid for cid, seen in evidence.items() if any(e.kind == "created" for e in seen)]
+    of_this_run = set(created)
     acknowledged = confirm_times(entry for seen in evidence.values() for entry in seen)
     names = ["confirm_settled", "one_order_per_checkout", "state_readable"]
     if deliveries is not None:
-        names[2:2] = ["order_paid_once", "no_event_unsettled", "signatures_valid"]
+        names[2:2] = ["order_paid_once", "no_event_unsettled", "one_event_per_webhook_id"]
     if state.stock is not None:
         names.insert(-1, "stock_conserved")
     findings: dict[str, list[Finding]] = {name: [] for name in names}
@@ -94,23 +102,30 @@ def check_settlement(
     unknowns = {"confirm": Resolution()}
 
     paid_events: dict[str, set[str]] = defaultdict(set)  # checkout id → distinct order.paid webhook ids
-    if deliveries is not None:
-        for delivery in deliveries:
-            checked["signatures_valid"] += 1
-            if delivery.signature_error is not None:
-                found(
-                    "signatures_valid",
-                    f"delivery {delivery.webhook_id or '(no id)'}",
-                    "valid signature",
-                    delivery.signature_error,
-                    1,
-                    [],
-                    delivery.event_type or "unreadable event",
-                )
-                continue
-            tally["webhook_duplicates"] += delivery.duplicate
-            if delivery.event_type == PAID_EVENT and delivery.checkout_id:
-                paid_events[delivery.checkout_id].add(delivery.webhook_id)
+    claimed_paid: Counter[str] = Counter()  # checkout id → rejected deliveries that said order.paid for it
+    by_webhook_id: dict[str, list[Delivery]] = defaultdict(list)
+    for delivery in deliveries or ():
+        if delivery.rejected_for(of_this_run) is not None:
+            claimed_paid[delivery.checkout_id or ""] += delivery.event_type == PAID_EVENT
+            continue
+        tally["webhook_duplicates"] += delivery.duplicate
+        by_webhook_id[delivery.webhook_id].append(delivery)
+        if delivery.event_type == PAID_EVENT and delivery.checkout_id:
+            paid_events[delivery.checkout_id].add(delivery.webhook_id)
+    for webhook_id, sent in by_webhook_id.items():
+        checked["one_event_per_webhook_id"] += 1
+        bodies = {delivery.digest for delivery in sent}
+        if len(bodies) > 1:
+            about = sorted({delivery.checkout_id or "" for delivery in sent})
+            found(
+                "one_event_per_webhook_id",
+                f"webhook-id {webhook_id}",
+                "one event, resent unchanged",
+                f"{len(bodies)} different events",
+                len(bodies) - 1,
+                [entry for checkout_id in about for entry in evidence.get(checkout_id, [])],
+                ", ".join(sorted({delivery.event_type or "unreadable event" for delivery in sent})),
+            )
 
     for checkout_id in created:
         seen = evidence[checkout_id]
@@ -183,7 +198,7 @@ def check_settlement(
                     f"{paid} {PAID_EVENT} events with distinct webhook ids",
                     abs(paid - 1),
                     seen,
-                    "never delivered" if paid == 0 else "sent as separate events",
+                    _never_delivered(claimed_paid[checkout_id]) if paid == 0 else "sent as separate events",
                 )
         else:
             checked["no_event_unsettled"] += 1
@@ -214,3 +229,9 @@ def check_settlement(
     counts = {name: checked[name] for name in names}
     counts["state_readable"] += len(findings["state_readable"])
     return AuditResult(findings, counts, unknowns, dict(tally))
+
+
+def _never_delivered(rejected_claims: int) -> str:
+    if not rejected_claims:
+        return "never delivered"
+    return f"never delivered with a valid signature ({rejected_claims} rejected deliveries claimed to be it)"

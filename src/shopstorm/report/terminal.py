@@ -56,8 +56,8 @@ def render(report: dict[str, Any]) -> str:
             rate = latency["count"] / seconds if seconds > 0 else 0.0
             lines.append(_row(kind, latency["count"], 0, latency, rate, width))
         lines.append(
-            f"deliveries: {webhooks['received']} received, {webhooks['invalid']} with a bad signature, "
-            f"{webhooks['duplicates']} duplicates (same webhook-id, deduplicated)"
+            f"deliveries: {webhooks['received']} received, {webhooks['valid']} from the shop, "
+            f"{webhooks['rejected']} rejected, {webhooks['duplicates']} duplicates (same webhook-id, deduplicated)"
         )
     if report["failures"]:
         lines += ["", "Failures"]
@@ -84,6 +84,12 @@ def render(report: dict[str, Any]) -> str:
         lines.append(
             f"\nWARNING: worker {lost['worker']} (index {lost['index']}) was lost mid-run; "
             "its unreported calls were audited as unknown outcomes"
+        )
+    if webhooks and webhooks["rejected"]:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in webhooks["rejected_by_reason"].items())
+        lines.append(
+            f"\nWARNING: {webhooks['rejected']} rejected webhook deliveries ({reasons}): not verifiably the shop's, "
+            "or about checkouts this run did not make; neither counted nor held against the shop"
         )
     if report["generators"].get("warning"):
         lines.append(f"\nWARNING: {report['generators']['warning']}")

@@ -9,8 +9,10 @@ event for a checkout confirmed with ``payment_processor: "stripe"``.
 
 During the run shopstorm receives the platform's outbound webhooks on a loopback port (in the master or local
 process: one receiver per run, whatever the number of load processes), registered through
-``POST /v1/webhooks/endpoints`` at the seed and removed at the end; every delivery's Standard Webhooks signature is
-verified. Delivery latency (confirm → event arrival, per event type) goes into summary.json's ``webhooks``.
+``POST /v1/webhooks/endpoints`` at the seed and removed at the end. A delivery counts only when its Standard Webhooks
+signature is valid and it is about a checkout of this run; any other POST is a rejected delivery, counted apart and
+never held against the shop (:mod:`shopstorm.targets.webhook_receiver`). Delivery latency (confirm → event
+arrival, per event type) goes into summary.json's ``webhooks``.
 With ``--audit``, the audit waits up to ``--settle-timeout`` for confirmed checkouts to settle and their webhooks to
 arrive, then checks them (:mod:`shopstorm.audit.settlement`).
 
@@ -244,7 +246,7 @@ class CheckoutApiTarget(Target):
 
     def _listen(self, admin: AdminSession) -> None:
         """Start the receiver and register it with the shop for every event type."""
-        self.receiver = WebhookReceiver(new_webhook_secret())
+        self.receiver = WebhookReceiver(new_webhook_secret(), max_body=self.settings.max_body)
         local_url = self.receiver.start(port=self.settings.webhook_port)
         url = self.settings.webhook_url or local_url
         endpoint = {"url": url, "events": list(EVENTS), "secret": self.receiver.secret, "format": "raw"}
@@ -306,7 +308,7 @@ class CheckoutApiTarget(Target):
             if self.receiver is None:
                 return None
             deliveries = list(self.receiver.deliveries)
-        return {d.checkout_id for d in deliveries if d.event_type == PAID_EVENT and d.checkout_id}
+        return {d.checkout_id for d in deliveries if d.valid and d.event_type == PAID_EVENT and d.checkout_id}
 
     def _settled(
         self, state: PaymentsState, checkout_id: str, provider_told: bool, open_is_final: bool, paid: set[str] | None
@@ -369,10 +371,12 @@ class CheckoutApiTarget(Target):
             state.stock, state.product_orders = (before_stock, reading[0]), (before_orders, reading[1])
 
     def report_sections(self, entries: list[Entry]) -> dict[str, Any]:
-        """summary.json's ``webhooks``: what the receiver got, and delivery latency per event type."""
+        """summary.json's ``webhooks``: what the receiver got (a delivery about no checkout this run created is
+        rejected), and delivery latency per event type."""
         if self.receiver is None:
             return {}
         confirmed = confirm_times(entries)
+        created = {entry.entity for entry in entries if entry.kind == "created"}
         first: dict[tuple[str, str], float] = {}
         for delivery in self.receiver.deliveries:
             if delivery.valid and not delivery.duplicate and delivery.checkout_id in confirmed:
@@ -383,7 +387,7 @@ class CheckoutApiTarget(Target):
             latencies.setdefault(event_type, []).append(max(0.0, arrived - confirmed[checkout_id]) * 1000)
         return {
             "webhooks": {
-                **self.receiver.counts(),
+                **self.receiver.counts(created),
                 "delivery_ms": {kind: _latency(values) for kind, values in sorted(latencies.items())},
             }
         }

@@ -2,35 +2,46 @@
 
 A :class:`WebhookReceiver` listens on a free port of 127.0.0.1, inside the Locust master or local process, on
 gevent's own WSGI server: each delivery is handled in a greenlet of the process's hub, so it needs no thread and
-no lock. Every POST is verified (Standard Webhooks signature) and recorded as a :class:`Delivery`, in arrival
-order, readable or not; the shop is answered 204 for a valid signature, replays included — a receiver
-acknowledges a replay — and 400 for anything else. Nothing is printed per request.
+no lock. Any local process can post to that port, so a POST counts as the shop's only when it carries a valid
+Standard Webhooks signature made with the run's secret, which only the shop was given; every other POST is
+recorded as a *rejected* delivery with its reason and answered 400, never held against the shop. A body over
+``max_body`` bytes is refused with 413 as soon as its declared length or the bytes read so far pass the cap, and
+its connection is closed unread. A valid delivery, replays included (a receiver acknowledges a replay), is
+answered 204. Nothing is printed per request.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
-from typing import Any, NamedTuple
+from collections.abc import Collection
+from typing import IO, Any, NamedTuple
 
-from gevent.pywsgi import WSGIServer
+from gevent.pywsgi import Input, WSGIHandler, WSGIServer
 
 from shopstorm.errors import UsageError
 from shopstorm.targets.signing import verify_standard_webhook
 
 PATH = "/webhooks"
+MAX_BODY = 1_000_000  # bytes of a delivery read at most, unless the run's --max-body says otherwise
 STOP_TIMEOUT = 1.0  # seconds a delivery still in flight gets to finish when the receiver stops
+TOO_LARGE = "too large"
+NOT_THIS_RUN = "not a checkout of this run"
+_CHUNK = 64 * 1024  # bytes read at a time, so a body over the cap is never held whole
 # Standard Webhooks headers, by their name in a WSGI environ.
 _HEADERS = (("webhook-id", "HTTP_WEBHOOK_ID"), ("webhook-timestamp", "HTTP_WEBHOOK_TIMESTAMP"),
             ("webhook-signature", "HTTP_WEBHOOK_SIGNATURE"))  # fmt: skip
 
 
 class Delivery(NamedTuple):
-    """One POST the shop made, with what could be read of it.
+    """One POST to the receiver, with what could be read of it.
 
-    ``event_type`` is ``""`` and the ids ``None`` when the body says nothing readable. ``duplicate`` is true for
-    a valid delivery whose ``webhook_id`` was already received with a valid signature.
+    ``event_type`` is ``""`` and the ids ``None`` when the body says nothing readable. ``rejection`` says why the
+    receiver refused it (a signature verdict, or ``"too large"``); ``None`` means it was signed with the run's
+    secret. ``duplicate`` is true for a valid delivery whose ``webhook_id`` was already received with a valid
+    signature; ``digest`` tells the body of a replay from another event sent under the same id.
     """
 
     webhook_id: str
@@ -39,23 +50,36 @@ class Delivery(NamedTuple):
     order_id: str | None
     status: str | None
     received_at: float
-    signature_error: str | None
+    rejection: str | None
     duplicate: bool
+    digest: str = ""
 
     @property
     def valid(self) -> bool:
-        return self.signature_error is None
+        return self.rejection is None
+
+    def rejected_for(self, checkouts: Collection[str] | None) -> str | None:
+        """Why this delivery is not the shop's word about this run: the receiver's refusal, or
+        ``"not a checkout of this run"`` when ``checkouts`` (the run's) are given and its checkout is not one of
+        them. ``None`` when it counts."""
+        if self.rejection is not None:
+            return self.rejection
+        if checkouts is not None and self.checkout_id not in checkouts:
+            return NOT_THIS_RUN
+        return None
 
 
 class WebhookReceiver:
     """Listens for a shop's webhooks on ``host`` (loopback) while a run lasts.
 
     ``secret`` is the endpoint's ``whsec_`` secret; set it again before :meth:`start` when the shop makes one.
+    ``max_body`` is the largest body read, in bytes.
     """
 
-    def __init__(self, secret: str, host: str = "127.0.0.1") -> None:
+    def __init__(self, secret: str, host: str = "127.0.0.1", max_body: int = MAX_BODY) -> None:
         self.secret = secret
         self.host = host
+        self.max_body = max_body
         self.deliveries: list[Delivery] = []
         self._acknowledged: set[str] = set()  # webhook ids received with a valid signature
         self._server: WSGIServer | None = None
@@ -77,7 +101,8 @@ class WebhookReceiver:
             verify_standard_webhook(self.secret, b"", {})  # a bad secret fails here, not on every delivery
         except ValueError as error:
             raise UsageError(str(error)) from None
-        server = WSGIServer((self.host, port), self._application, log=None, error_log=None)
+        server = WSGIServer((self.host, port), self._application, log=None, error_log=None,
+                            handler_class=_RefusingHandler)  # fmt: skip
         try:
             server.start()
         except OSError as error:
@@ -91,14 +116,19 @@ class WebhookReceiver:
             self._server.stop(timeout=STOP_TIMEOUT)
             self._server = None
 
-    def counts(self) -> dict[str, Any]:
-        """How many deliveries came: ``received`` = ``valid`` + ``invalid``; ``by_type`` counts the valid ones
-        that were not ``duplicates``, i.e. the events the shop told of, per event type."""
-        valid = [delivery for delivery in self.deliveries if delivery.valid]
+    def counts(self, checkouts: Collection[str] | None = None) -> dict[str, Any]:
+        """How many deliveries came: ``received`` = ``valid`` + ``rejected``, the rejected ones per reason
+        (:meth:`Delivery.rejected_for`; given the run's ``checkouts``, a signed delivery about none of them is
+        rejected too); ``by_type`` counts the valid ones that were not ``duplicates``, i.e. the events the shop
+        told of, per event type."""
+        reasons = [delivery.rejected_for(checkouts) for delivery in self.deliveries]
+        valid = [delivery for delivery, reason in zip(self.deliveries, reasons, strict=True) if reason is None]
+        rejected = Counter(reason for reason in reasons if reason is not None)
         return {
             "received": len(self.deliveries),
             "valid": len(valid),
-            "invalid": len(self.deliveries) - len(valid),
+            "rejected": sum(rejected.values()),
+            "rejected_by_reason": dict(rejected.most_common()),
             "duplicates": sum(delivery.duplicate for delivery in valid),
             "by_type": dict(Counter(delivery.event_type for delivery in valid if not delivery.duplicate)),
         }
@@ -110,13 +140,22 @@ class WebhookReceiver:
         if environ.get("REQUEST_METHOD") != "POST":
             start_response("405 Method Not Allowed", [("Allow", "POST"), ("Content-Length", "0")])
             return []
-        body = environ["wsgi.input"].read()
         headers = {name: environ[key] for name, key in _HEADERS if key in environ}
+        declared = environ.get("CONTENT_LENGTH")
+        too_large = bool(declared) and declared.isdigit() and int(declared) > self.max_body
+        body = None if too_large else _read_at_most(environ["wsgi.input"], self.max_body)
+        if body is None:
+            self.deliveries.append(Delivery(headers.get("webhook-id", ""), "", None, None, None, time.time(),
+                                            TOO_LARGE, False))  # fmt: skip
+            reason = f"body over {self.max_body} bytes".encode()
+            start_response("413 Content Too Large", [("Content-Type", "text/plain"), ("Connection", "close"),
+                                                     ("Content-Length", str(len(reason)))])  # fmt: skip
+            return [reason]
         delivery = self._record(body, headers)
         if delivery.valid:
             start_response("204 No Content", [])
             return []
-        reason = str(delivery.signature_error).encode()
+        reason = str(delivery.rejection).encode()
         start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", str(len(reason)))])
         return [reason]
 
@@ -128,9 +167,35 @@ class WebhookReceiver:
         if error is None:
             self._acknowledged.add(webhook_id)
         event_type, checkout_id, order_id, status = _read_event(body)
-        delivery = Delivery(webhook_id, event_type, checkout_id, order_id, status, received_at, error, duplicate)
+        digest = hashlib.sha256(body).hexdigest()[:16]
+        delivery = Delivery(webhook_id, event_type, checkout_id, order_id, status, received_at, error, duplicate,
+                            digest)  # fmt: skip
         self.deliveries.append(delivery)
         return delivery
+
+
+class _RefusingHandler(WSGIHandler):
+    """gevent's request handler, except that a body refused as too large is left unread: after the 413 the
+    connection closes, where gevent would otherwise read and discard the rest, however long it is."""
+
+    def run_application(self) -> None:
+        super().run_application()
+        if self.code == 413:
+            self.wsgi_input = Input(self.rfile, 0)  # nothing left to discard
+            self.close_connection = True
+
+
+def _read_at_most(stream: IO[bytes], limit: int) -> bytes | None:
+    """The whole body, read in bounded chunks; ``None`` as soon as it passes ``limit`` bytes (declared or not:
+    a chunked body has no length to check first)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _read_event(body: bytes) -> tuple[str, str | None, str | None, str | None]:
