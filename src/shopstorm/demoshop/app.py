@@ -8,7 +8,8 @@ The storefront's routes come first: its ``/orders/<token>/`` page must match bef
 ``/orders`` mount, which would answer 404 for any path under it. The ``stall`` fault lives here as ASGI
 middleware because it affects every response, whatever the API: a response ready inside a stall window is held
 until the window ends. Optional basic auth (:mod:`~shopstorm.demoshop.basic_auth`) guards every route but
-``/health`` and the checkout API, which has its own bearer token.
+``/health`` and the checkout API, which has its own bearer token. Every request body, on every route, is capped
+(:mod:`~shopstorm.demoshop.body_limit`): a larger one is answered 413 and never read whole.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopstorm.demoshop.basic_auth import BasicAuthCredentials, BasicAuthMiddleware
+from shopstorm.demoshop.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
 from shopstorm.demoshop.checkout_api import CheckoutApi
 from shopstorm.demoshop.errors import (
     ApiError,
@@ -65,6 +67,7 @@ def build_app(
     basic_auth: BasicAuthCredentials | None = None,
     checkout_api: CheckoutApi | None = None,
     webshop_answers: WebshopAnswers = "reference",
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
     """The demo shop's ASGI app over one prepared store, with these faults switched on.
 
@@ -81,7 +84,9 @@ def build_app(
         *WebshopApi(store, faults, webshop_answers).routes(),
         *checkout_api.routes(),
     ]
-    middleware = [Middleware(StallMiddleware)] if faults.stall else []
+    middleware = [Middleware(BodyLimitMiddleware, limit=max_body_bytes)]
+    if faults.stall:
+        middleware.append(Middleware(StallMiddleware))
     if basic_auth is not None:
         middleware.append(Middleware(BasicAuthMiddleware, credentials=basic_auth))
     app = Starlette(

@@ -8,7 +8,6 @@ parameters are checked the same way, located at ``["query", name]``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from shopstorm.demoshop.checkout_orders import MAX_PAGE_SIZE
 from shopstorm.demoshop.checkout_sessions import CUSTOMER_FIELDS, PAYMENT_PROCESSORS
 from shopstorm.demoshop.errors import request_validation_error
+from shopstorm.demoshop.json_input import parse_json
 from shopstorm.demoshop.store import MAX_BALANCE
 from shopstorm.demoshop.webhooks import EVENT_TYPES, is_valid_secret
 
@@ -27,12 +27,13 @@ _MISSING = object()
 
 
 async def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
-    """The request's JSON object; an empty body is ``{}`` when ``optional``. 422 for anything else."""
+    """The request's JSON object; an empty body is ``{}`` when ``optional``. 422 for anything else, including
+    JSON that only Python's lenient parser reads (:mod:`~shopstorm.demoshop.json_input`)."""
     raw = await request.body()
     if optional and not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = parse_json(raw)
     except ValueError as error:
         problem = {"loc": ["body"], "msg": f"JSON decode error: {error}", "type": "json_invalid"}
         raise request_validation_error([problem]) from None
@@ -195,10 +196,10 @@ def order_query(query: Mapping[str, str]) -> tuple[str | None, str | None, int, 
             numbers[name] = default
         elif not raw.isascii() or not raw.isdigit():
             fields.problem(name, "Input should be a valid integer", "int_parsing")
+        elif len(raw.lstrip("0")) > len(str(maximum)) or int(raw) > maximum:
+            fields.problem(name, f"Input should be less than or equal to {maximum}", "less_than_equal")
         elif int(raw) < 1:
             fields.problem(name, "Input should be greater than or equal to 1", "greater_than_equal")
-        elif int(raw) > maximum:
-            fields.problem(name, f"Input should be less than or equal to {maximum}", "less_than_equal")
         else:
             numbers[name] = int(raw)
     fields.check()

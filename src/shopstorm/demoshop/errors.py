@@ -57,6 +57,7 @@ _FLASK_ERRORS = {
         "spelling and try again.",
     ),
     405: ("Method Not Allowed", "The method is not allowed for the requested URL."),
+    413: ("Request Entity Too Large", "The data value transmitted exceeds the capacity limit."),
     500: (
         "Internal Server Error",
         "The server encountered an internal error and was unable to complete your request. Either the server is "

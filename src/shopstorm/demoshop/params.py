@@ -27,7 +27,10 @@ def _number(request: Request, name: str, minimum: int, maximum: int = MAX_PARAME
     raw = _raw(request, name)
     digits = raw[1:] if raw.startswith("-") else raw
     if not digits.isascii() or not digits.isdigit():
-        raise ApiError(400, f"{name} must be an integer, got {raw!r}")
+        raise ApiError(400, f"{name} must be an integer, got {raw[:40]!r}")
+    if len(digits.lstrip("0")) > len(str(maximum)):  # int() refuses thousands of digits; such a value is out anyway
+        bound = f"at least {minimum}" if raw.startswith("-") else f"at most {maximum}"
+        raise ApiError(400, f"{name} must be {bound}, got {raw[:40]}…")
     value = int(raw)
     if value < minimum:
         raise ApiError(400, f"{name} must be at least {minimum}, got {value}")

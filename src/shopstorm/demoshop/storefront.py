@@ -85,7 +85,7 @@ class Storefront:
     async def add_to_cart(self, request: Request, form: Form) -> Response:
         """AJAX: add ``quantity`` units to the session's cart; stock is not checked until payment."""
         raw = form.get("quantity", "").strip()
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_QUANTITY:
+        if not (raw.isascii() and raw.isdigit() and len(raw) < 10) or not 1 <= int(raw) <= MAX_QUANTITY:
             return JSONResponse({"error": f"quantity must be an integer from 1 to {MAX_QUANTITY}"}, status_code=400)
         slug = request.path_params["slug"]
         product = await self.catalog.by_slug(slug)

@@ -1,13 +1,14 @@
 """Inbound payment provider events, Stripe-style: ``POST /v1/integrations/stripe/webhook``.
 
 The intake verifies the ``Stripe-Signature`` header over the raw body with the shop's Stripe webhook secret, as
-stripe-python does (five minutes of tolerance); a missing, bad or expired signature, or a shop started without
-a secret, is refused with 400 before anything is stored. A verified event is recorded by its id, and its job is
-enqueued in the same transaction; an id seen before answers 200 and does nothing, so a provider's redelivery
-is harmless. The job settles a stripe checkout on ``payment_intent.succeeded`` and fails it on
-``payment_intent.payment_failed``, but only a confirmed checkout whose payment intent id matches the event's
-(and, to settle, whose amount matches too); any other event is ignored. stripe-python takes ~200 ms to import,
-so a shop that has a Stripe secret imports it in a thread once it serves (:func:`load_stripe`), not on start.
+stripe-python does; a missing or bad signature, one whose timestamp is more than five minutes away from now in
+either direction (stripe-python only refuses old ones), or a shop started without a secret, is refused with 400
+before anything is stored. A verified event is recorded by its id, and its job is enqueued in the same transaction;
+an id seen before answers 200 and does nothing, so a provider's redelivery is harmless. The job settles a stripe
+checkout on ``payment_intent.succeeded`` and fails it on ``payment_intent.payment_failed``, but only a confirmed
+checkout whose payment intent id matches the event's (and, to settle, whose amount matches too); any other event is
+ignored. stripe-python takes ~200 ms to import, so a shop that has a Stripe secret imports it in a thread once it
+serves (:func:`load_stripe`), not on start.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shopstorm.demoshop.checkout_sessions import CONFIRMED, checkouts, lock_checkout
 from shopstorm.demoshop.errors import TypedApiError
 from shopstorm.demoshop.jobs import enqueue
+from shopstorm.demoshop.json_input import parse_json
 from shopstorm.demoshop.settlement import Settlement
 from shopstorm.demoshop.store import Store, metadata
 
@@ -57,8 +59,11 @@ def verified_event(raw_body: bytes, signature_header: str | None, secret: str | 
         raise _invalid_signature(str(error)) from None
     except UnicodeDecodeError:
         raise _invalid_signature("the body is not UTF-8") from None
+    signed_at = _signed_at(signature_header or "")
+    if abs(time.time() - signed_at) > SIGNATURE_TOLERANCE_S:
+        raise _invalid_signature(f"Timestamp outside the tolerance zone ({signed_at})")
     try:
-        event = json.loads(raw_body)
+        event = parse_json(raw_body)
     except ValueError:
         event = None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
@@ -113,6 +118,15 @@ def _object_at(value: Any, *keys: str) -> dict[str, Any]:
     for key in keys:
         value = value.get(key) if isinstance(value, dict) else None
     return value if isinstance(value, dict) else {}
+
+
+def _signed_at(signature_header: str) -> int:
+    """The ``t=`` timestamp of a header that verified, read as stripe-python reads it (the first ``t``)."""
+    for item in signature_header.split(","):
+        key, _, value = item.partition("=")
+        if key == "t":
+            return int(value)
+    raise _invalid_signature("Unable to extract timestamp and signatures from header")
 
 
 def _invalid_signature(detail: str) -> TypedApiError:
