@@ -15,8 +15,8 @@ from support import QUICK_LOAD, read_summary, run_cli
 SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "junit" / "JUnit.xsd")))
 
 PASSING = [
-    "checkout p95<5s",
-    "journey:checkout_one p99<10000ms",
+    "checkout p95<60s",  # bounds a busy machine cannot break: these prove each form passes
+    "journey:checkout_one p99<60000ms",
     "fail_ratio<1%",
     "req/s>1",
     "audit.violations==0",
@@ -42,8 +42,8 @@ def test_every_gate_form_passes_on_a_healthy_run(demo_shop, tmp_path):
     # the gates come from a [gates] table in the settings file (flags are the other way, used below)
     (tmp_path / "shopstorm.toml").write_text(
         "[gates]\n"
-        'checkout = "p95<5s"\n'
-        '"journey:checkout_one" = "p99<10000ms"\n'
+        'checkout = "p95<60s"\n'
+        '"journey:checkout_one" = "p99<60000ms"\n'
         'fail_ratio = "<1%"\n'
         '"req/s" = ">1"\n'
         'audit.violations = "==0"\n'

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ log = logging.getLogger("shopstorm")
 RUN_ENV = "SHOPSTORM_RUN"  # set by `shopstorm run`: {"target": name, "settings": json}
 NO_SHOPPERS_GRACE_S = 10.0  # how long a run with no shopper ever reported running waits before it ends
 FINAL_REPORT_TIMEOUT_S = 30.0  # how long a quitting master waits for each worker's last measurements and ledger
+# How long a quitting master still waits for a worker Locust marked missing (no heartbeat for ~4 s) whose process
+# may yet answer: a worker paused on a saturated machine comes back; one killed on this machine is not waited for.
+MISSING_WORKER_GRACE_S = 10.0
 OPEN_MODEL_LEAD = 1.0  # seconds between the start and the first arrival, for the shoppers to be spawned
 WORKER_PID_MESSAGE = "shopstorm_worker_pid"  # a worker tells the master its process id as its load starts
 
@@ -89,6 +93,7 @@ class Worker:
 
     index: int
     pid: int | None = None
+    host: str | None = None  # the machine it runs on, as it named itself
     lost: bool = False  # stopped reporting before its final report: its last calls never reached the master
 
 
@@ -186,7 +191,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         share = (runner.worker_index % workers, workers)
         for target in {shopper.target for shopper in _shopper_classes(environment)}:
             target.use_seed(RUN.seed.get(target.name, {}), share)
-        runner.send_message(WORKER_PID_MESSAGE, {"pid": os.getpid()})  # before any report: it may never send one
+        # before any report: it may never send one
+        runner.send_message(WORKER_PID_MESSAGE, {"pid": os.getpid(), "host": socket.gethostname()})
         t0 = getattr(options, "shopstorm_t0", 0.0) or time.time()
     else:
         t0 = time.time() + OPEN_MODEL_LEAD
@@ -352,9 +358,14 @@ def _wait_for_final_reports_on_quit(runner: MasterRunner) -> None:
             runner.stop(send_stop_to_client=False)
             for worker in workers:
                 runner.server.send_to_client(Message("quit", None, worker))
-            deadline = time.monotonic() + FINAL_REPORT_TIMEOUT_S
-            while not _connected(runner) <= RUN.final_reports and time.monotonic() < deadline:
-                gevent.sleep(0.05)  # a worker that stops answering heartbeats meanwhile is not waited for
+            started = time.monotonic()
+            while time.monotonic() - started < FINAL_REPORT_TIMEOUT_S:
+                awaited = _connected(runner)
+                if time.monotonic() - started < MISSING_WORKER_GRACE_S:
+                    awaited |= {cid for cid in RUN.workers if _may_answer(RUN.workers[cid])}
+                if awaited <= RUN.final_reports:
+                    break
+                gevent.sleep(0.05)
         if RUN.active:
             _account_for_lost_workers()
         locust_quit()
@@ -362,11 +373,22 @@ def _wait_for_final_reports_on_quit(runner: MasterRunner) -> None:
     runner.quit = quit  # type: ignore[method-assign]
 
 
+def _may_answer(worker: Worker) -> bool:
+    """Whether a worker's process may still send its final report: not one of ours that is dead (a kill -9)."""
+    if worker.pid is None or worker.host != socket.gethostname():
+        return True  # a worker on another machine: it may be slow, not dead
+    try:
+        return psutil.Process(worker.pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _on_worker_pid(environment: Environment, msg: Message, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         worker = RUN.workers.setdefault(msg.node_id, Worker(runner.get_worker_index(msg.node_id)))
-        worker.pid = msg.data.get("pid") if isinstance(msg.data, dict) else None
+        data = msg.data if isinstance(msg.data, dict) else {}
+        worker.pid, worker.host = data.get("pid"), data.get("host")
 
 
 def _account_for_lost_workers() -> None:
