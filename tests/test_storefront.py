@@ -41,7 +41,8 @@ def test_funnel_mix_runs_without_unexpected_failures_and_the_funnel_adds_up(demo
     assert audit["paid_order_charged_once"]["checked"] >= summary["audit"]["checkouts"]["acknowledged"] > 0
     assert "credit_conserved" not in audit  # a storefront's shoppers pay by card, not from credit
     journeys = journeys_by_name(summary)
-    assert set(journeys) == JOURNEYS, set(journeys)
+    # just_visiting is 3 in 100 of a visitor's journeys: a slow machine may finish none in 12 s
+    assert {"register", "buy"} <= set(journeys) <= JOURNEYS, set(journeys)
     for name, row in journeys.items():
         assert row["failed"] == 0, (name, row["failure_reasons"])
     assert summary["totals"]["failures"] == 0, summary["failures"]
