@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 
 import psutil
 import pytest
 
-from support import ChaosProxy, Run
+from support import ChaosProxy, Run, cli_env, shopstorm_command
 
 
 def slow_checkouts(method: str, path: str) -> str:
@@ -68,3 +69,48 @@ def test_a_lost_worker_is_named_and_its_unreported_calls_resolved_against_state(
         assert audit["verdict"] == "fail"
     if how == signal.SIGSTOP:
         assert "was killed" in stderr and not victim.is_running()
+
+
+def test_a_load_locust_stops_because_every_worker_went_missing_is_not_a_pass(demo_shop, tmp_path):
+    """Locust stops the whole load when its last worker misses its heartbeats (as every worker may on a saturated
+    machine), then idles until the run time is up: such a run ends at once, says why, and never exits 0."""
+    shop = demo_shop("sqlite")
+    out, log = tmp_path / "out", tmp_path / "stderr.log"
+    command = shopstorm_command("run", "webshop", "--host", shop.url, "-u", "4", "-r", "4", "-t", "120s",
+                                "--processes", "2", "--out", str(out), "--loglevel", "INFO")  # fmt: skip
+    with log.open("w") as stderr_file:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file, text=True, env=cli_env())
+    workers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while "load started" not in process.stdout.readline():
+            assert time.monotonic() < deadline and process.poll() is None, "the load never started"
+        while "All users spawned" not in log.read_text():
+            assert time.monotonic() < deadline, "the shoppers never all started"
+            time.sleep(0.05)
+        workers = psutil.Process(process.pid).children()
+        assert len(workers) == 2, [worker.cmdline() for worker in workers]
+        for worker in workers:
+            worker.suspend()
+        deadline = time.monotonic() + 60
+        while "The last worker went missing" not in log.read_text():  # Locust's own words as it stops the load
+            assert time.monotonic() < deadline, "Locust never noticed"
+            time.sleep(0.1)
+        for worker in workers:
+            worker.resume()
+        ended = time.monotonic()
+        stdout, _ = process.communicate(timeout=60)
+        ended = time.monotonic() - ended
+    finally:
+        process.kill()
+        for worker in workers:
+            if worker.is_running():
+                worker.kill()
+    stderr = log.read_text()
+    assert "Traceback" not in stderr
+    assert process.returncode == 1, stdout[-3000:] + stderr[-3000:]
+    assert "WARNING: the load stopped early: every worker stopped answering" in stderr
+    assert ended < 40, ended  # not the 100 s left of the run time
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["generators"]["stopped_early"].startswith("every worker stopped answering")
+    assert summary["duration_s"] < 100

@@ -36,6 +36,7 @@ from typing import Any
 import gevent
 import psutil
 from locust import constant, events
+from locust import runners as locust_runners
 from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, STATE_STOPPED, MasterRunner, WorkerRunner
@@ -60,6 +61,9 @@ FINAL_REPORT_TIMEOUT_S = 30.0  # how long a quitting master waits for each worke
 # How long a quitting master still waits for a worker Locust marked missing (no heartbeat for ~4 s) whose process
 # may yet answer: a worker paused on a saturated machine comes back; one killed on this machine is not waited for.
 MISSING_WORKER_GRACE_S = 10.0
+# Heartbeats a worker may miss before Locust marks it missing (Locust's own is 3, at one a second). A worker busy
+# spawning shoppers on a saturated machine misses three: Locust then stops the whole load after a few seconds.
+HEARTBEAT_LIVENESS = 10
 OPEN_MODEL_LEAD = 1.0  # seconds between the start and the first arrival, for the shoppers to be spawned
 WORKER_PID_MESSAGE = "shopstorm_worker_pid"  # a worker tells the master its process id as its load starts
 
@@ -77,6 +81,7 @@ class RunState:
     timeseries: list[dict] = field(default_factory=list)
     samplers: list[Any] = field(default_factory=list)  # greenlets sampling CPU and the time series
     funnel_steps: tuple[str, ...] = ()  # the mix's funnel, in order, when its shoppers report one
+    stopped_early: str | None = None  # why the load ended before its end by itself (every worker went missing)
     watcher: Any = None  # the greenlet that ends a headless run once every shopper has stopped
     active: bool = False  # False when the locustfile has no shopstorm shoppers: the plugin stays out of the way
     environment: Environment | None = None
@@ -98,6 +103,7 @@ class Worker:
 
 
 RUN = RunState()
+locust_runners.HEARTBEAT_LIVENESS = max(locust_runners.HEARTBEAT_LIVENESS, HEARTBEAT_LIVENESS)  # read as it is used
 
 
 def run_request() -> tuple[str, Settings]:
@@ -439,6 +445,16 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     if not _is_worker(environment):
         RUN.stopped = time.time()
         live.stop()
+    runner = environment.runner
+    if (
+        isinstance(runner, MasterRunner)
+        and runner.clients
+        and all(client.state == STATE_MISSING for client in runner.clients.all)
+    ):
+        # Locust stops the load when its last worker goes missing, and would then idle until the run time is up
+        RUN.stopped_early = "every worker stopped answering Locust's heartbeats, and Locust stopped the load"
+        if _headless(runner):
+            gevent.spawn(runner.quit)
 
 
 @events.quitting.add_listener
@@ -488,6 +504,7 @@ def _report(environment: Environment) -> None:
         funnel_steps=RUN.funnel_steps,
     )
     report["generators"]["lost_workers"] = lost_workers()
+    report["generators"]["stopped_early"] = RUN.stopped_early
     for target in RUN.targets:
         report.update(target.report_sections(LEDGER.entries))
     results = gates.evaluate(gates.parse_gates(RUN.settings.gates), report)
@@ -495,6 +512,11 @@ def _report(environment: Environment) -> None:
     exit_code = gates.exit_code(results, audit["violations"] if audit else None)
     if exit_code == ExitCode.OK and audit and audit["verdict"] == "error":
         exit_code = ExitCode.GATE_FAILED  # no verdict is not a pass
+    if RUN.stopped_early and stop.signal is None:
+        print(f"shopstorm: WARNING: the load stopped early: {RUN.stopped_early}; the figures cover "
+              f"{report['duration_s']:.1f} s, not the run asked for", file=sys.stderr, flush=True)  # fmt: skip
+        if exit_code == ExitCode.OK:
+            exit_code = ExitCode.GATE_FAILED  # a load that did not run is not a pass
     if exit_code == ExitCode.OK and not results and RUN.settings.mix != "consistency" and report["totals"]["failures"]:
         # Locust's convention without gates: a run with failed requests exits --exit-code-on-error (default 1).
         # Expected refusals are not failures; the consistency test's verdict is its audit's.
