@@ -21,6 +21,7 @@ from typing import Any, Literal
 from shopstorm.audit.findings import INVARIANTS
 from shopstorm.errors import ExitCode, UsageError
 from shopstorm.metrics.histograms import PERCENTILES, percentile_key
+from shopstorm.redaction import mask_url_credentials
 
 SelectorKind = Literal["request", "journey", "total", "audit", "load"]
 
@@ -288,7 +289,7 @@ def exit_code(results: list[GateResult], audit_violations: int | None) -> int:
 
 def _xml_text(text: Any) -> str:
     """Text that XML 1.0 can hold: request names and findings come from the shop and may carry control bytes."""
-    return _NOT_XML.sub("\ufffd", str(text))
+    return _NOT_XML.sub("\ufffd", mask_url_credentials(str(text)))
 
 
 def _finding_text(finding: Mapping[str, Any]) -> str:

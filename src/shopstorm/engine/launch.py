@@ -14,10 +14,11 @@ import socket
 import sys
 from pathlib import Path
 
-from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, exit_code_of
+from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, UsageError, exit_code_of
 from shopstorm.settings import Settings
 
 LOCUSTFILE = str(Path(__file__).with_name("locustfile.py"))
+WEB_PORT = 8089  # Locust's default
 
 
 def _given(locust_args: list[str], *flags: str) -> bool:
@@ -28,6 +29,32 @@ def _free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _given_value(locust_args: list[str], flag: str) -> str | None:
+    for index, arg in enumerate(locust_args):
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+        if arg == flag and index + 1 < len(locust_args):
+            return locust_args[index + 1]
+    return None
+
+
+def check_web_port(settings: Settings, locust_args: list[str]) -> None:
+    """A run with Locust's web UI needs its port free: found now, not as a traceback after the shop was seeded."""
+    if settings.headless or _given(locust_args, "--headless", "--worker"):
+        return
+    port = settings.web_port or WEB_PORT
+    host = _given_value(locust_args, "--web-host") or os.environ.get("LOCUST_WEB_HOST") or "127.0.0.1"
+    host = "" if host == "*" else host
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Locust's server does
+            sock.bind((host, port))
+    except (OSError, UnicodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise UsageError(f"the web UI cannot listen on {host or '*'}:{port} ({reason}); choose --web-port") from None
 
 
 def locust_argv(settings: Settings, host: str, locust_args: list[str]) -> list[str]:

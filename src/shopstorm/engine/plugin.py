@@ -48,6 +48,7 @@ from shopstorm.journeys.base import Mix, ShopstormUser, apply_mix, resolve_mix
 from shopstorm.metrics import samplers
 from shopstorm.metrics.arrivals import PACING, ArrivalSchedule, parse_stages
 from shopstorm.metrics.measurements import MEASUREMENTS
+from shopstorm.redaction import mask_url_credentials
 from shopstorm.report import summary, terminal
 from shopstorm.settings import Settings, load_settings
 
@@ -417,6 +418,9 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     if not _is_worker(environment):
         RUN.stopped = time.time()
         live.stop()
+        if environment.host and environment.runner and _headless(environment.runner):
+            # Locust's --html report shows the host; a headless run starts no shoppers after this
+            environment.host = mask_url_credentials(environment.host)
 
 
 @events.quitting.add_listener
