@@ -14,24 +14,29 @@ from pathlib import Path
 from shopstorm.errors import UsageError
 
 
-def _nearest_existing(path: Path) -> Path:
-    while not path.exists() and path.parent != path:
-        path = path.parent
-    return path
+def _unwritable(folder: Path) -> str | None:
+    """Why files cannot be written in ``folder`` (made first if it does not exist yet), or None."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        return f"cannot write in {existing} ({error.strerror})"
+    return None
 
 
 def check_folder(folder: str, option: str) -> None:
     """``folder`` is a folder, or can be made one, and files can be written in it."""
     try:
-        existing = _nearest_existing(Path(folder))
-        if not existing.is_dir():
-            where = "is a file" if existing == Path(folder) else f"is under {existing}, which is a file"
-            raise UsageError(f"{option} {folder} {where}, not a folder")
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise UsageError(f"{option} {folder}: cannot write there ({reason})") from None
+        problem = _unwritable(Path(folder))
+    except ValueError as error:  # a NUL in the path
+        problem = str(error)
+    if problem:
+        raise UsageError(f"{option} {folder}: {problem}")
 
 
 def check_file(file: str, option: str) -> None:
@@ -39,12 +44,15 @@ def check_file(file: str, option: str) -> None:
     path = Path(file)
     try:
         if path.is_dir():
-            raise UsageError(f"{option} {file} is a folder, not a file")
-        if path.exists():
+            problem: str | None = "is a folder, not a file"
+        elif path.exists():
             with open(path, "a", encoding="utf-8"):
-                pass
-            return
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise UsageError(f"{option} {file}: cannot write there ({reason})") from None
-    check_folder(str(path.parent), option)
+                problem = None
+        else:
+            problem = _unwritable(path.parent)
+    except OSError as error:
+        problem = f"cannot write it ({error.strerror})"
+    except ValueError as error:
+        problem = str(error)
+    if problem:
+        raise UsageError(f"{option} {file}: {problem}")
