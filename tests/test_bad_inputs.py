@@ -16,6 +16,7 @@ import pytest
 
 from shopstorm.demoshop.process import DemoShopProcess
 from shopstorm.errors import UsageError
+from shopstorm.redaction import mask_url_credentials, mask_url_credentials_in
 from shopstorm.settings import Settings, load_settings
 from support import run_cli
 from test_cli_errors import assert_one_line_error
@@ -230,3 +231,14 @@ def test_a_password_in_the_host_url_is_masked_in_error_lines(tmp_path, free_port
     result = run_cli("run", "webshop", "--host", f"http://user:s3cret@127.0.0.1:{free_port}", "-t", "2s", cwd=tmp_path)
     assert_one_line_error(result, 4, "http://user:***@127.0.0.1")
     assert "s3cret" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [("POST http://user:s3cret@shop:80/x: refused", "POST http://user:***@shop:80/x: refused"),
+     ("https://u:p@ss@shop/ and http://a:b@c", "https://u:***@shop/ and http://a:***@c"),
+     ("http://shop:8080/path", "http://shop:8080/path"), ("http://user@shop", "http://user@shop")],
+)  # fmt: skip
+def test_mask_url_credentials(text, masked):
+    assert mask_url_credentials(text) == masked
+    assert mask_url_credentials_in({text: [text, (text,)]}) == {masked: [masked, [masked]]}
