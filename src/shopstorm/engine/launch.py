@@ -44,7 +44,8 @@ def check_web_port(settings: Settings, locust_args: list[str]) -> None:
     """A run with Locust's web UI needs its port free: found now, not as a traceback after the shop was seeded."""
     if settings.headless or _given(locust_args, "--headless", "--worker"):
         return
-    port = settings.web_port or WEB_PORT
+    from_env = os.environ.get("LOCUST_WEB_PORT", "")
+    port = settings.web_port or (int(from_env) if from_env.isascii() and from_env.isdigit() else WEB_PORT)
     host = _given_value(locust_args, "--web-host") or os.environ.get("LOCUST_WEB_HOST") or "127.0.0.1"
     host = "" if host == "*" else host
     try:
@@ -52,7 +53,7 @@ def check_web_port(settings: Settings, locust_args: list[str]) -> None:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Locust's server does
             sock.bind((host, port))
-    except (OSError, UnicodeError) as error:
+    except (OSError, OverflowError, UnicodeError) as error:  # in use, no such address, a port beyond 65535
         reason = getattr(error, "strerror", None) or str(error)
         raise UsageError(f"the web UI cannot listen on {host or '*'}:{port} ({reason}); choose --web-port") from None
 
