@@ -16,7 +16,6 @@ import pytest
 
 from shopstorm.demoshop.process import DemoShopProcess
 from shopstorm.errors import UsageError
-from shopstorm.redaction import mask_url_credentials, mask_url_credentials_in
 from shopstorm.settings import Settings, load_settings
 from support import run_cli
 from test_cli_errors import assert_one_line_error
@@ -161,6 +160,16 @@ def test_web_port_in_use_is_exit_2_before_the_shop_is_seeded(demo_shop, tmp_path
     assert_no_load(result, tmp_path)
 
 
+def test_webhook_port_in_use_is_exit_2_before_the_shop_is_seeded(tmp_path, free_port):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["run", "checkout-api", "--host", f"http://127.0.0.1:{free_port}", "--webhook-port", str(port)]
+        result = run_cli(*args, "-t", "2s", env={"LOAD_TEST_API_TOKEN": "token"}, cwd=tmp_path)
+    assert_one_line_error(result, 2, "webhook receiver", f"127.0.0.1:{port}", "--webhook-port")
+
+
 @pytest.mark.parametrize(("port", "phrase"), [("abc", "invalid int value: 'abc'"), ("70000", "between 0 and 65535")])
 def test_shop_port_is_one_line_and_exit_2(port, phrase):
     assert_one_line_error(run_cli("shop", "--port", port, timeout=30), 2, phrase)
@@ -240,5 +249,7 @@ def test_a_password_in_the_host_url_is_masked_in_error_lines(tmp_path, free_port
      ("http://shop:8080/path", "http://shop:8080/path"), ("http://user@shop", "http://user@shop")],
 )  # fmt: skip
 def test_mask_url_credentials(text, masked):
+    from shopstorm.redaction import mask_url_credentials, mask_url_credentials_in  # a new module: imported here
+
     assert mask_url_credentials(text) == masked
     assert mask_url_credentials_in({text: [text, (text,)]}) == {masked: [masked, [masked]]}

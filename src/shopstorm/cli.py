@@ -188,7 +188,7 @@ def _cli_settings(args: argparse.Namespace) -> dict[str, Any]:
 def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str], defaults: dict) -> int:
     import locust  # noqa: F401 - first, so gevent patches the standard library before anything uses it
 
-    from shopstorm.engine.launch import check_web_port, run_locust
+    from shopstorm.engine.launch import check_ports, run_locust
     from shopstorm.journeys import resolve_mix, shoppers_for
     from shopstorm.report.destinations import check_file, check_folder
     from shopstorm.settings import load_settings
@@ -207,7 +207,7 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
         check_folder(settings.out, "--out")
         if settings.junit:
             check_file(settings.junit, "--junit")
-    check_web_port(settings, locust_args)
+    check_ports(target_name, settings, locust_args)
     if args.command != "demo":
         target = shoppers[0].target_class(settings)
         return run_locust(target_name, settings, target.base_url, locust_args)
