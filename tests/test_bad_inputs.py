@@ -61,7 +61,8 @@ def test_a_settings_file_nested_too_deeply_is_exit_2(tmp_path):
 @pytest.mark.parametrize(
     ("option", "where", "phrase"),
     [("--out", "file/out", "is a file, not a folder"), ("--out", "file", "is a file, not a folder"),
-     ("--junit", "file/junit.xml", "is a file, not a folder"), ("--junit", ".", "is a folder, not a file")],
+     ("--junit", "file/junit.xml", "is a file, not a folder"), ("--junit", ".", "is a folder, not a file"),
+     ("--out", "/proc/shopstorm-out", "cannot write in /proc"), ("--junit", "/proc/version", "cannot write it")],
 )  # fmt: skip
 def test_an_unwritable_out_or_junit_is_exit_2_before_the_load(demo_shop, tmp_path, option, where, phrase):
     shop = demo_shop("sqlite")
@@ -85,6 +86,14 @@ def test_a_read_only_folder_is_exit_2_before_the_load(demo_shop, tmp_path, optio
     result = run_against(shop.url, "-t", "3s", option, str(target), *extra, cwd=tmp_path)
     assert_one_line_error(result, 2, option, "cannot write")
     assert_no_load(result, tmp_path)
+
+
+@pytest.mark.parametrize("bound", ["nan", "inf", "1e999%"])
+def test_compare_max_regression_must_be_finite(tmp_path, bound):
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"schema": "shopstorm.summary/1", "target": "webshop"}))
+    result = run_cli("compare", str(summary), str(summary), "--max-regression", bound)
+    assert_one_line_error(result, 2, "bad --max-regression")
 
 
 def test_compare_json_unwritable_is_exit_2(tmp_path):

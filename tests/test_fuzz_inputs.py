@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from shopstorm.errors import UsageError
 from shopstorm.gates import parse_gates
-from shopstorm.report.compare import compare, load_summary, render
+from shopstorm.report.compare import compare, load_summary, parse_max_regression, render
 from shopstorm.settings import FIELDS, load_settings
 from shopstorm.targets.webshop import WebshopEndpoints
 
@@ -131,6 +131,7 @@ def test_fuzz_urls(text):
 def test_fuzz_compare_inputs(content, other):
     (SCRATCH / "base.json").write_text(content, encoding="utf-8")
     (SCRATCH / "new.json").write_text(other, encoding="utf-8")
+    only_usage_errors(parse_max_regression, content)
     base = only_usage_errors(load_summary, SCRATCH / "base.json")
     new = only_usage_errors(load_summary, SCRATCH / "new.json")
     if base is not None and new is not None:
