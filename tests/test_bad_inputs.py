@@ -114,7 +114,8 @@ def test_compare_json_unwritable_is_exit_2(tmp_path):
      (["--stages", "99999999999999999999h:5"], "at most 30 days"), (["-t", "9" * 5000], "at most 30 days"),
      (["--think-time", "nan"], "setting think_time"), (["--think-time", "0-inf"], "setting think_time"),
      (["--arrival-rate", "inf"], "setting arrival_rate"), (["-r", "nan"], "setting spawn_rate"),
-     (["--request-timeout", "1e300"], "at most 2592000 seconds")],
+     (["--request-timeout", "1e300"], "at most 2592000 seconds"),
+     (["--gate", "checkout p95<1" + "0" * 400], "number too large")],
 )  # fmt: skip
 def test_durations_are_bounded_and_numbers_finite(tmp_path, free_port, args, phrase):
     result = run_cli("run", "webshop", "--host", f"http://127.0.0.1:{free_port}", *args, cwd=tmp_path, timeout=30)

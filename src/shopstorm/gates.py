@@ -9,6 +9,7 @@ value and where it was seen); :func:`exit_code` turns the results into the run's
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 import socket
@@ -130,6 +131,8 @@ def parse_gate(text: str) -> Gate:
         number = float(parts["number"])
     except ValueError:
         raise bad(f"bad number {parts['number']!r}") from None
+    if not math.isfinite(number):
+        raise bad(f"number too large {parts['number'][:20]!r}…")
     written_unit, unit = parts["unit"].lower(), base_unit(metric)
     if written_unit not in ("", "ms", "s", "%"):
         raise bad(f"unknown unit {parts['unit']!r} (use ms, s or %)")
