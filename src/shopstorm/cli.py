@@ -203,13 +203,13 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
         resolve_mix(shopper, settings)  # an unknown journey fails here, before anything starts
     if args.command != "demo" and (settings.store or settings.faults):
         raise UsageError("--store and --fault configure the demo shop: use them with `shopstorm demo`")
+    target = shoppers[0].target_class(settings) if args.command != "demo" else None  # checks --host or --urls
     if "--worker" not in locust_args:  # a worker writes no results: its master does
         check_folder(settings.out, "--out")
         if settings.junit:
             check_file(settings.junit, "--junit")
     check_ports(target_name, settings, locust_args)
-    if args.command != "demo":
-        target = shoppers[0].target_class(settings)
+    if target is not None:
         return run_locust(target_name, settings, target.base_url, locust_args)
 
     from shopstorm.demoshop.process import DemoShopError, DemoShopProcess
