@@ -188,8 +188,9 @@ def _cli_settings(args: argparse.Namespace) -> dict[str, Any]:
 def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str], defaults: dict) -> int:
     import locust  # noqa: F401 - first, so gevent patches the standard library before anything uses it
 
-    from shopstorm.engine.launch import run_locust
+    from shopstorm.engine.launch import check_ports, run_locust
     from shopstorm.journeys import resolve_mix, shoppers_for
+    from shopstorm.report.destinations import check_file, check_folder
     from shopstorm.settings import load_settings
 
     settings = load_settings(_cli_settings(args), config_file=args.config, defaults=defaults)
@@ -202,8 +203,13 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
         resolve_mix(shopper, settings)  # an unknown journey fails here, before anything starts
     if args.command != "demo" and (settings.store or settings.faults):
         raise UsageError("--store and --fault configure the demo shop: use them with `shopstorm demo`")
-    if args.command != "demo":
-        target = shoppers[0].target_class(settings)
+    target = shoppers[0].target_class(settings) if args.command != "demo" else None  # checks --host or --urls
+    if "--worker" not in locust_args:  # a worker writes no results: its master does
+        check_folder(settings.out, "--out")
+        if settings.junit:
+            check_file(settings.junit, "--junit")
+    check_ports(target_name, settings, locust_args)
+    if target is not None:
         return run_locust(target_name, settings, target.base_url, locust_args)
 
     from shopstorm.demoshop.process import DemoShopError, DemoShopProcess
@@ -229,7 +235,10 @@ def _compare(args: argparse.Namespace) -> int:
     import json
 
     from shopstorm.report.compare import compare, load_summary, parse_max_regression, render
+    from shopstorm.report.destinations import check_file
 
+    if args.json:
+        check_file(args.json, "--json")
     comparison = compare(
         load_summary(args.base),
         load_summary(args.new),
@@ -268,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["shop"]:
         from shopstorm.demoshop.cli import main as shop_main
 
-        return shop_main(argv[1:])
+        return shop_main(argv[1:], prog="shopstorm shop")
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import signal
 from enum import IntEnum
 
+from shopstorm.redaction import mask_url_credentials
+
 # said on Ctrl-C before the load started, by the command line or by the engine, whichever was running
 INTERRUPTED_BEFORE_LOAD = "shopstorm: interrupted before the load started; nothing was written"
 
@@ -30,6 +32,9 @@ class ShopstormError(Exception):
     """An error with a one-line message meant for the user and the exit code it ends the run with."""
 
     exit_code: ExitCode = ExitCode.USAGE
+
+    def __str__(self) -> str:
+        return mask_url_credentials(super().__str__())  # a shop's URL in the message may carry a password
 
 
 class UsageError(ShopstormError):

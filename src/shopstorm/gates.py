@@ -9,6 +9,7 @@ value and where it was seen); :func:`exit_code` turns the results into the run's
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 import socket
@@ -21,6 +22,7 @@ from typing import Any, Literal
 from shopstorm.audit.findings import INVARIANTS
 from shopstorm.errors import ExitCode, UsageError
 from shopstorm.metrics.histograms import PERCENTILES, percentile_key
+from shopstorm.redaction import mask_url_credentials
 
 SelectorKind = Literal["request", "journey", "total", "audit", "load"]
 
@@ -129,6 +131,8 @@ def parse_gate(text: str) -> Gate:
         number = float(parts["number"])
     except ValueError:
         raise bad(f"bad number {parts['number']!r}") from None
+    if not math.isfinite(number):
+        raise bad(f"number too large {parts['number'][:20]!r}…")
     written_unit, unit = parts["unit"].lower(), base_unit(metric)
     if written_unit not in ("", "ms", "s", "%"):
         raise bad(f"unknown unit {parts['unit']!r} (use ms, s or %)")
@@ -288,7 +292,7 @@ def exit_code(results: list[GateResult], audit_violations: int | None) -> int:
 
 def _xml_text(text: Any) -> str:
     """Text that XML 1.0 can hold: request names and findings come from the shop and may carry control bytes."""
-    return _NOT_XML.sub("\ufffd", str(text))
+    return _NOT_XML.sub("\ufffd", mask_url_credentials(str(text)))
 
 
 def _finding_text(finding: Mapping[str, Any]) -> str:

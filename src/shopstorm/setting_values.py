@@ -7,6 +7,8 @@ source it was, so a bad value is one line and exit code 2 wherever it came from.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,41 +40,99 @@ def parse_non_negative_int(value: Any) -> int:
 
 
 def parse_positive_float(value: Any) -> float:
+    """A finite number above 0: ``nan`` or ``inf`` would make a run that never ends or never starts."""
     try:
         number = float(str(value).strip())
     except ValueError:
         raise ValueError(f"must be a positive number, got {value!r}") from None
-    if not number > 0:
-        raise ValueError(f"must be a positive number, got {value!r}")
+    if not 0 < number < math.inf:
+        raise ValueError(f"must be a finite positive number, got {value!r}")
     return number
 
 
-_TIMESPAN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
-
-
-def parse_timespan(value: Any) -> int:
-    """Seconds from ``90``, ``90s``, ``1m30s``, ``2h`` (Locust's ``-t`` forms)."""
-    text = str(value).strip().lower()
-    if text.isdigit():
-        seconds = int(text)
-    else:
-        match = _TIMESPAN.match(text)
-        if not text or not match:
-            raise ValueError(f"must be a duration like 30s, 1m or 1h30m, got {value!r}")
-        seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
-    if seconds < 1:
-        raise ValueError(f"must be at least 1s, got {value!r}")
+def parse_seconds(value: Any) -> float:
+    """A positive number of seconds, at most :data:`MAX_SECONDS`."""
+    seconds = parse_positive_float(value)
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"must be at most {MAX_SECONDS} seconds (30 days), got {value!r}")
     return seconds
 
 
-def parse_base_url(value: Any) -> str:
-    """An absolute http(s) URL without query or fragment; trailing slashes are dropped."""
-    text = str(value).strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+def parse_port(value: Any) -> int:
+    """A TCP port, 1 to 65535."""
+    port = parse_non_negative_int(value)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"must be a port from 1 to 65535, got {value!r}")
+    return port
+
+
+def parse_port_or_zero(value: Any) -> int:
+    """A TCP port, or 0 for a free one."""
+    port = parse_non_negative_int(value)
+    if port > 65535:
+        raise ValueError(f"must be a port from 1 to 65535, or 0 for a free one, got {value!r}")
+    return port
+
+
+MAX_SECONDS = 30 * 24 * 3600  # the longest duration a setting may give: 30 days
+_TIMESPAN = re.compile(r"^(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?$")
+
+
+def parse_timespan(value: Any) -> int:
+    """Seconds from ``90``, ``90s``, ``1m30s``, ``2h`` (Locust's ``-t`` forms), 1 s to 30 days."""
+    text = str(value).strip().lower()
+    digits = text.isascii() and text.isdigit()
+    match = None if digits else _TIMESPAN.fullmatch(text)
+    if not text or not (digits or match):
+        raise ValueError(f"must be a duration like 30s, 1m or 1h30m, got {value!r}")
     try:
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
+        if match is None:
+            seconds = int(text)
+        else:
+            seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
+    except ValueError:  # more digits than Python converts to an int
+        seconds = MAX_SECONDS + 1
+    if seconds < 1:
+        raise ValueError(f"must be at least 1s, got {value!r}")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"must be at most 30 days ({MAX_SECONDS}s), got {value!r}")
+    return seconds
+
+
+_HOST_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)  # "_" for compose service names
+
+
+def _is_host(host: str) -> bool:
+    """An IP address, or a DNS name (internationalized names included) whose labels a resolver accepts."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        name = host.removesuffix(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return all(_HOST_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def parse_base_url(value: Any) -> str:
+    """An absolute http(s) URL with a valid host and port, without query or fragment; trailing slashes are dropped."""
+    text = str(value).strip()
+    if not text.isprintable() or any(char.isspace() for char in text):
+        raise ValueError(f"must be an http:// or https:// URL, got {value!r} (spaces or unprintable characters)")
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname
+    except ValueError as error:  # an unclosed IPv6 bracket
+        raise ValueError(f"is not a URL ({error}): {value!r}") from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+    if not _is_host(hostname):
+        raise ValueError(f"has an invalid host name {hostname!r}: {value!r}")
+    try:
+        if parts.port == 0:
+            raise ValueError
     except ValueError:
         raise ValueError(f"has a malformed port: {value!r}") from None
     if parts.query or parts.fragment:
@@ -81,7 +141,7 @@ def parse_base_url(value: Any) -> str:
 
 
 def parse_think_time(value: Any) -> tuple[float, float]:
-    """``1-3``, ``1,3`` or ``[1, 3]`` seconds; ``0`` for no think time."""
+    """``1-3``, ``1,3`` or ``[1, 3]`` seconds; ``0`` for no think time; at most 30 days."""
     is_list = isinstance(value, list | tuple)
     parts = [str(v) for v in value] if is_list else re.split(r"\s*[-,]\s*", str(value).strip())
     try:
@@ -90,8 +150,8 @@ def parse_think_time(value: Any) -> tuple[float, float]:
         raise ValueError(f"must be seconds as MIN-MAX (e.g. 1-3) or one number, got {value!r}") from None
     if len(bounds) == 1:
         bounds = bounds * 2
-    if len(bounds) != 2 or bounds[0] < 0 or bounds[1] < bounds[0]:
-        raise ValueError(f"must be seconds as MIN-MAX with 0 ≤ MIN ≤ MAX, got {value!r}")
+    if len(bounds) != 2 or not 0 <= bounds[0] <= bounds[1] <= MAX_SECONDS:
+        raise ValueError(f"must be seconds as MIN-MAX with 0 ≤ MIN ≤ MAX ≤ 30 days, got {value!r}")
     return bounds[0], bounds[1]
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from shopstorm.errors import UsageError
+from shopstorm.redaction import mask_url_credentials
 from shopstorm.setting_values import (
     parse_base_url,
     parse_bool,
@@ -30,8 +31,11 @@ from shopstorm.setting_values import (
     parse_gate_texts,
     parse_name_list,
     parse_non_negative_int,
+    parse_port,
+    parse_port_or_zero,
     parse_positive_float,
     parse_positive_int,
+    parse_seconds,
     parse_stages_text,
     parse_text,
     parse_texts,
@@ -112,12 +116,10 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("stages", parse_stages_text, None, "open model: rate ramps DURATION:RATE,..., e.g. 30s:10,1m:50"),
     Field("max_users", parse_positive_int, 100, "open model: shoppers available to start arrivals"),
-    Field(
-        "max_lateness", parse_positive_float, 10.0, "open model: seconds an arrival may start late before it is dropped"
-    ),
+    Field("max_lateness", parse_seconds, 10.0, "open model: seconds an arrival may start late before it is dropped"),
     Field("iterations", parse_positive_int, None, "stop after this many journeys (either model)"),
     Field("headless", parse_bool, False, "no web UI; start at once (implied by run_time)"),
-    Field("web_port", parse_positive_int, None, "port of Locust's web UI", ("PT_LOCUST_PORT",)),
+    Field("web_port", parse_port, None, "port of Locust's web UI", ("PT_LOCUST_PORT",)),
     Field("out", parse_text, "shopstorm-out", "folder for summary.json and other run files"),
     Field(
         "gates",
@@ -171,15 +173,15 @@ FIELDS: tuple[Field, ...] = (
         "checkout-api: the URL the shop should post webhooks to, when it cannot reach this machine's loopback "
         "receiver directly (a tunnel to --webhook-port)",
     ),
-    Field("webhook_port", parse_non_negative_int, 0, "checkout-api: the receiver's port on 127.0.0.1 (0: a free one)"),
+    Field("webhook_port", parse_port_or_zero, 0, "checkout-api: the receiver's port on 127.0.0.1 (0: a free one)"),
     Field(
         "settle_timeout",
-        parse_positive_float,
+        parse_seconds,
         30.0,
         "checkout-api: seconds a confirmed checkout may take to settle (the settle step's polling, the audit's wait)",
     ),
     Field("user_speed", parse_positive_float, 1.0, "storefront: form-filling pauses last 1-3 s divided by this"),
-    Field("request_timeout", parse_positive_float, 30.0, "seconds before a request counts as failed (unknown)"),
+    Field("request_timeout", parse_seconds, 30.0, "seconds before a request counts as failed (unknown)"),
     Field(
         "max_body",
         parse_positive_int,
@@ -323,9 +325,9 @@ class Settings:
     def public(self) -> dict[str, Any]:
         """The settings as plain data for summary.json, with secrets left out."""
         return {
-            f.name: getattr(self, f.name)
+            f.name: mask_url_credentials(value) if isinstance(value, str) else value
             for f in fields(self)
-            if not FIELDS_BY_NAME[f.name].secret and getattr(self, f.name) not in (None, (), {})
+            if not FIELDS_BY_NAME[f.name].secret and (value := getattr(self, f.name)) not in (None, (), {})
         }
 
     def to_json(self) -> str:
@@ -361,12 +363,19 @@ def find_settings_file(explicit: str | None, cwd: Path) -> tuple[Path, dict[str,
             document = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
             raise UsageError(f"settings file {path} is not valid TOML: {error}") from None
+        except RecursionError:
+            raise UsageError(f"settings file {path} is nested too deeply to read") from None
+        tool = document.get("tool", {})
+        if not isinstance(tool, dict):
+            raise UsageError(f"settings file {path}: 'tool' must be a table, got {type(tool).__name__}")
+        table = tool.get("shopstorm")
+        if table is not None and not isinstance(table, dict):
+            raise UsageError(f"settings file {path}: 'tool.shopstorm' must be a table, got {type(table).__name__}")
         if path.name == "pyproject.toml" and not explicit:
-            table = document.get("tool", {}).get("shopstorm")
             if table is None:
                 continue
             return path, table
-        return path, document.get("tool", {}).get("shopstorm", document)
+        return path, document if table is None else table
     return None
 
 

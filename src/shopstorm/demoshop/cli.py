@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from shopstorm.demoshop.basic_auth import BasicAuthCredentials, BasicAuthError
 from shopstorm.demoshop.faults import Fault, UnknownFaultError, parse_faults
@@ -31,8 +32,15 @@ EXIT_UNREACHABLE = 4
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit code 2, argparse's own) instead of the usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.exit(_fail(f"{message} (see `{self.prog} --help`)", EXIT_USAGE))
+
+
 def build_parser(prog: str = "python -m shopstorm.demoshop") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description=(
             "Run shopstorm's demo shop: the webshop API (/stock, /payment, /orders), an HTML storefront "
@@ -86,9 +94,9 @@ def build_parser(prog: str = "python -m shopstorm.demoshop") -> argparse.Argumen
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m shopstorm.demoshop") -> int:
     """Run the demo shop until it is stopped; return the process exit code."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     temp_dir: Path | None = None
     try:
         faults = parse_faults(args.fault)

@@ -14,10 +14,11 @@ import socket
 import sys
 from pathlib import Path
 
-from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, exit_code_of
+from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, UsageError, exit_code_of
 from shopstorm.settings import Settings
 
 LOCUSTFILE = str(Path(__file__).with_name("locustfile.py"))
+WEB_PORT = 8089  # Locust's default
 
 
 def _given(locust_args: list[str], *flags: str) -> bool:
@@ -28,6 +29,40 @@ def _free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _given_value(locust_args: list[str], flag: str) -> str | None:
+    for index, arg in enumerate(locust_args):
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+        if arg == flag and index + 1 < len(locust_args):
+            return locust_args[index + 1]
+    return None
+
+
+def _check_free(host: str, port: int, what: str, option: str) -> None:
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers themselves do
+            sock.bind((host, port))
+    except (OSError, OverflowError, UnicodeError) as error:  # in use, no such address, a port beyond 65535
+        reason = getattr(error, "strerror", None) or str(error)
+        raise UsageError(f"{what} cannot listen on {host or '*'}:{port} ({reason}); choose another {option}") from None
+
+
+def check_ports(target_name: str, settings: Settings, locust_args: list[str]) -> None:
+    """The ports this run will listen on are free: found now, not as a traceback after the shop was seeded.
+
+    Locust's web UI (unless headless or a worker), and the checkout-api's webhook receiver when given a port."""
+    if target_name == "checkout-api" and settings.webhooks and settings.webhook_port:
+        _check_free("127.0.0.1", settings.webhook_port, "the webhook receiver", "--webhook-port")
+    if settings.headless or _given(locust_args, "--headless", "--worker"):
+        return
+    from_env = os.environ.get("LOCUST_WEB_PORT", "")
+    port = settings.web_port or (int(from_env) if from_env.isascii() and from_env.isdigit() else WEB_PORT)
+    host = _given_value(locust_args, "--web-host") or os.environ.get("LOCUST_WEB_HOST") or "127.0.0.1"
+    _check_free("" if host == "*" else host, port, "the web UI", "--web-port")
 
 
 def locust_argv(settings: Settings, host: str, locust_args: list[str]) -> list[str]:

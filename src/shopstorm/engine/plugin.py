@@ -50,6 +50,7 @@ from shopstorm.journeys.base import Mix, ShopstormUser, apply_mix, resolve_mix
 from shopstorm.metrics import samplers
 from shopstorm.metrics.arrivals import PACING, ArrivalSchedule, parse_stages
 from shopstorm.metrics.measurements import MEASUREMENTS
+from shopstorm.redaction import mask_url_credentials, mask_url_credentials_in
 from shopstorm.report import summary, terminal
 from shopstorm.settings import Settings, load_settings
 
@@ -445,6 +446,9 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     if not _is_worker(environment):
         RUN.stopped = time.time()
         live.stop()
+        if environment.host and environment.runner and _headless(environment.runner):
+            # Locust's --html report shows the host; a headless run starts no shoppers after this
+            environment.host = mask_url_credentials(environment.host)
     runner = environment.runner
     if (
         isinstance(runner, MasterRunner)
@@ -522,6 +526,7 @@ def _report(environment: Environment) -> None:
         # Expected refusals are not failures; the consistency test's verdict is its audit's.
         exit_code = getattr(environment.parsed_options, "exit_code_on_error", 1)
     report["exit_code"] = int(stop.exit_code if stop.exit_code is not None else exit_code)
+    report = mask_url_credentials_in(report)  # a shop's URL in a failure, a warning or a finding may carry a password
     path = summary.write(report, RUN.settings.out)
     if RUN.settings.junit:
         junit = gates.junit_xml(results, audit, duration_s=report["duration_s"])
@@ -562,7 +567,7 @@ def _audit(environment: Environment) -> dict[str, Any]:
         print("shopstorm: the audit was interrupted before it finished: nothing was checked", file=sys.stderr)
         result = interrupted_audit()
     elif isinstance(outcome, Exception):
-        why = f"the audit could not finish: {type(outcome).__name__}: {str(outcome)[:200]}"
+        why = f"the audit could not finish: {type(outcome).__name__}: {mask_url_credentials(str(outcome))[:200]}"
         print(f"shopstorm: {why}", file=sys.stderr)
         result = {**interrupted_audit(why), "verdict": "error"}
     else:

@@ -9,6 +9,7 @@ regression makes the comparison's exit code 1. Rows present in only one run are 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +38,44 @@ def load_summary(path: str | Path) -> dict[str, Any]:
         summary = json.loads(text)
     except json.JSONDecodeError as error:
         raise UsageError(f"{path} is not JSON: {error.msg} at line {error.lineno}") from None
+    except ValueError as error:  # a number with more digits than Python converts
+        raise UsageError(f"{path} is not JSON: {error}") from None
+    except RecursionError:
+        raise UsageError(f"{path} is not a shopstorm summary: nested too deeply") from None
     schema = summary.get("schema") if isinstance(summary, dict) else None
     if not isinstance(schema, str) or not schema.startswith(SCHEMA_PREFIX):
         found = "no schema" if schema is None else f"schema {schema!r}"
         raise UsageError(f"{path} is not a shopstorm summary ({found}; expected {SCHEMA_PREFIX}…)")
+    problem = _shape_problem(summary)
+    if problem:
+        raise UsageError(f"{path} is not a readable shopstorm summary: {problem}")
     return summary
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shape_problem(summary: dict[str, Any]) -> str | None:
+    """What keeps :func:`compare` from reading a summary: its mixes, or a request or journey row."""
+    mixes = summary.get("mixes") or {}
+    if not isinstance(mixes, dict) or not all(
+        isinstance(mix, dict) and isinstance(mix.get("weights", {}), dict) for mix in mixes.values()
+    ):
+        return "'mixes' must map each mix to its weights"
+    for table, name_keys, rate in (("requests", ("method", "name"), "rps"), ("journeys", ("name",), "per_s")):
+        rows = summary.get(table) or []
+        if not isinstance(rows, list):
+            return f"{table!r} must be a list"
+        for index, row in enumerate(rows):
+            latency = row.get("latency_ms") if isinstance(row, dict) else None
+            if (
+                not isinstance(latency, dict)
+                or not all(isinstance(row.get(key), str) for key in name_keys)
+                or not all(_is_number(value) for value in (*(latency.get(m) for m in LATENCIES), row.get(rate)))
+            ):
+                return f"{table}[{index}] lacks {', '.join(name_keys)}, {rate} or latency_ms {'/'.join(LATENCIES)}"
+    return None
 
 
 def parse_max_regression(text: str) -> float:
@@ -51,8 +85,8 @@ def parse_max_regression(text: str) -> float:
         ratio = float(number) / (100 if text.strip().endswith("%") else 1)
     except ValueError:
         raise UsageError(f"bad --max-regression {text!r}: use a percentage like 10% or a ratio like 0.1") from None
-    if ratio < 0:
-        raise UsageError(f"bad --max-regression {text!r}: it cannot be negative")
+    if not 0 <= ratio < math.inf:
+        raise UsageError(f"bad --max-regression {text!r}: it must be a finite number ≥ 0")
     return ratio
 
 

@@ -22,6 +22,7 @@ from shopstorm.journeys.base import Mix
 from shopstorm.metrics.histograms import summarize
 from shopstorm.metrics.measurements import Measurements
 from shopstorm.metrics.samplers import generator_health
+from shopstorm.redaction import mask_url_credentials
 from shopstorm.settings import Settings
 from shopstorm.targets.base import MISSING_ENDPOINT
 
@@ -37,7 +38,7 @@ def _iso(timestamp: float) -> str:
 def _plain_error(error: str) -> str:
     """``CatchResponseError('checkout refused')`` → ``checkout refused``."""
     match = _WRAPPED_ERROR.match(error.strip())
-    return match["text"] if match else error
+    return mask_url_credentials(match["text"] if match else error)
 
 
 def _request_rows(environment: Environment, measurements: Measurements, duration: float) -> list[dict]:

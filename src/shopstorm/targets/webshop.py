@@ -53,6 +53,8 @@ class WebshopEndpoints:
             raise UsageError(f"cannot read urls file {path}: {error.strerror}") from None
         except ValueError as error:
             raise UsageError(f"urls file {path} is not valid JSON: {error}") from None
+        except RecursionError:
+            raise UsageError(f"urls file {path} is not valid JSON: nested too deeply") from None
         if not isinstance(urls, dict):
             raise UsageError(f"urls file {path} must hold a JSON object with ORDER_URL, PAYMENT_URL, STOCK_URL")
         resolved = {}
