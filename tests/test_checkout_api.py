@@ -156,6 +156,7 @@ def test_two_processes_share_one_receiver_and_one_audit(demo_shop, tmp_path):
     assert summary["audit"]["violations"] == 0, violated(summary)
     settled = summary["audit"]["checkouts"]["succeeded"]
     assert summary["webhooks"]["by_type"]["order.paid"] == settled > 0  # one receiver saw both workers' checkouts
+    assert summary["webhooks"]["rejected"] == 0, summary["webhooks"]["rejected_by_reason"]  # every one was the run's
 
 
 def test_a_worker_slow_to_quit_still_delivers_its_ledger_to_the_audit(demo_shop, tmp_path):
@@ -197,7 +198,9 @@ def test_a_worker_slow_to_quit_still_delivers_its_ledger_to_the_audit(demo_shop,
     assert summary["generators"]["lost_workers"] == [], stderr[-3000:]  # slow is not lost
     assert summary["audit"]["violations"] == 0, violated(summary)
     settled = summary["audit"]["checkouts"].get("succeeded", 0)
-    assert summary["webhooks"]["by_type"]["order.paid"] == settled > 0  # the receiver saw no checkout the audit missed
+    assert summary["webhooks"]["by_type"]["order.paid"] == settled > 0
+    # the receiver rejects an event for a checkout the ledger does not hold: none means the audit missed none
+    assert summary["webhooks"]["rejected"] == 0, summary["webhooks"]["rejected_by_reason"]
 
 
 def talks_to(process: psutil.Process, port: int) -> bool:
