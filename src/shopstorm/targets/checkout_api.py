@@ -210,7 +210,8 @@ class CheckoutApiTarget(Target):
             )
 
     def _admin(self) -> AdminSession:
-        return AdminSession(headers={"Authorization": f"Bearer {self.settings.api_token}"})
+        token = {"Authorization": f"Bearer {self.settings.api_token}"}
+        return AdminSession(headers=token, max_body=self.settings.max_body)
 
     def _url(self, path: str) -> str:
         return self.base_url + path

@@ -240,7 +240,7 @@ class StorefrontTarget(Target):
 
     def read_state(self, entries: Iterable[Any]) -> ShopState:
         """Re-read the seeded product pages for their stock, and every order the ledger names."""
-        state, admin = ShopState(), AdminSession(auth=self.auth)
+        state, admin = ShopState(), AdminSession(auth=self.auth, max_body=self.settings.max_body)
         tokens = sorted({entry.entity for entry in entries if entry.kind in ("order", "checkout")})
 
         def read_product(product: dict[str, Any]) -> None:
