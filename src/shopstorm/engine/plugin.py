@@ -359,18 +359,21 @@ def _wait_for_final_reports_on_quit(runner: MasterRunner) -> None:
     """
     locust_quit = runner.quit
 
-    def quit() -> None:
+    def awaited(grace: bool) -> set[str]:
         workers = _connected(runner)
+        if grace:  # a worker Locust marked missing whose process may still answer: paused is not lost
+            workers |= {cid for cid, w in RUN.workers.items() if cid in runner.clients and _may_answer(w)}
+        return workers
+
+    def quit() -> None:
+        workers = awaited(grace=True)
         if RUN.active and not workers <= RUN.final_reports:
             runner.stop(send_stop_to_client=False)
             for worker in workers:
                 runner.server.send_to_client(Message("quit", None, worker))
             started = time.monotonic()
             while time.monotonic() - started < FINAL_REPORT_TIMEOUT_S:
-                awaited = _connected(runner)
-                if time.monotonic() - started < MISSING_WORKER_GRACE_S:
-                    awaited |= {cid for cid in RUN.workers if _may_answer(RUN.workers[cid])}
-                if awaited <= RUN.final_reports:
+                if awaited(grace=time.monotonic() - started < MISSING_WORKER_GRACE_S) <= RUN.final_reports:
                     break
                 gevent.sleep(0.05)
         if RUN.active:
