@@ -45,8 +45,11 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *phras
         (["run", "webshop"], {}, "needs --host URL or --urls"),
         (["run", "webshop", "--urls", "/nonexistent/urls.json"], {}, "cannot read urls file"),
         (["frobnicate"], {}, "invalid choice"),
+        # an audit gate without the audit is found before the load, not as a "violation" (exit 3) after it
+        (["run", "webshop", "--host", "http://127.0.0.1:9", "--gate", "audit.violations==0"], {},
+         "gate 'audit.violations==0' needs the audit: add --audit"),
     ],
-)
+)  # fmt: skip
 def test_bad_usage_is_one_line_and_exit_2(tmp_path, args, env, phrase):
     assert_one_line_error(run_cli(*args, env=env, cwd=tmp_path), 2, phrase)
 

@@ -189,6 +189,7 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
     import locust  # noqa: F401 - first, so gevent patches the standard library before anything uses it
 
     from shopstorm.engine.launch import check_ports, run_locust
+    from shopstorm.gates import parse_gates
     from shopstorm.journeys import resolve_mix, shoppers_for
     from shopstorm.report.destinations import check_file, check_folder
     from shopstorm.settings import load_settings
@@ -201,6 +202,9 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
     shoppers = shoppers_for(target_name, settings.mix)
     for shopper in shoppers:
         resolve_mix(shopper, settings)  # an unknown journey fails here, before anything starts
+    audit_gates = [gate.text for gate in parse_gates(settings.gates) if gate.kind == "audit"]
+    if audit_gates and not settings.audit:  # found now, not after the load as a "violation"
+        raise UsageError(f"gate {audit_gates[0]!r} needs the audit: add --audit (or audit = true in the settings file)")
     if args.command != "demo" and (settings.store or settings.faults):
         raise UsageError("--store and --fault configure the demo shop: use them with `shopstorm demo`")
     target = shoppers[0].target_class(settings) if args.command != "demo" else None  # checks --host or --urls
