@@ -124,3 +124,10 @@ def test_ctrl_c_writes_the_summary_and_exits_130(demo_shop, tmp_path):
     assert summary["interrupted"] is True and summary["exit_code"] == 130
     assert summary["totals"]["requests"] > 0 and summary["duration_s"] < 30
     assert "(interrupted by SIGINT)" in stdout
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version_is_one_line_and_exit_0(flag):
+    result = run_cli(flag)
+    assert result.returncode == 0 and result.stdout.strip().startswith("shopstorm "), (result.stdout, result.stderr)
+    assert len(result.stdout.strip().splitlines()) == 1

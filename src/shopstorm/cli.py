@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
             "143 SIGTERM."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"shopstorm {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"shopstorm {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     demo = commands.add_parser(
