@@ -202,6 +202,11 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
     shoppers = shoppers_for(target_name, settings.mix)
     for shopper in shoppers:
         resolve_mix(shopper, settings)  # an unknown journey fails here, before anything starts
+    if settings.mix == "consistency" and not settings.checkouts:  # it checks out prepared orders, and none were
+        raise UsageError(
+            "the consistency mix checks out prepared orders and none are set: use `shopstorm "
+            "consistency TARGET` (1000 by default, --checkouts N), or checkouts = N in the settings file"
+        )
     audit_gates = [gate.text for gate in parse_gates(settings.gates) if gate.kind == "audit"]
     if audit_gates and not settings.audit:  # found now, not after the load as a "violation"
         raise UsageError(f"gate {audit_gates[0]!r} needs the audit: add --audit (or audit = true in the settings file)")
