@@ -206,3 +206,12 @@ def test_parse_max_regression(text: str, ratio: float) -> None:
 def test_parse_max_regression_refuses(text: str) -> None:
     with pytest.raises(UsageError, match="bad --max-regression"):
         parse_max_regression(text)
+
+
+def test_summary_json_is_written_with_the_mode_of_every_other_output(tmp_path):
+    from shopstorm.report.summary import write
+
+    path = write({"schema": 1}, str(tmp_path / "out"))
+    neighbour = tmp_path / "out" / "junit.xml"
+    neighbour.write_text("<x/>")
+    assert path.stat().st_mode & 0o777 == neighbour.stat().st_mode & 0o777  # not a temporary file's 0600

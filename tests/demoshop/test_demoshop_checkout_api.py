@@ -123,7 +123,7 @@ def test_the_banner_never_shows_the_secrets(tmp_path: Path) -> None:
         stdout, stderr = shop.communicate(timeout=10)
 
     assert shop.returncode == 0, stderr
-    assert stdout.startswith(f"demo shop: webshop API at {url} ")
+    assert stdout.startswith(f"demo shop: {url} (webshop API, storefront, /v1 checkout API; ")
     assert TOKEN not in stdout + stderr and STRIPE_SECRET not in stdout + stderr
 
 

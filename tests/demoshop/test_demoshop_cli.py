@@ -55,7 +55,8 @@ def test_serves_writes_the_ready_file_and_stops_cleanly_on_sigterm(tmp_path: Pat
         stdout, stderr = shop.communicate(timeout=10)
     assert shop.returncode == 0, stderr
     assert stdout.strip() == (
-        f"demo shop: webshop API at {ready['url']} (store: sqlite {database}; faults: no-rollback, stall)"
+        f"demo shop: {ready['url']} (webshop API, storefront, /v1 checkout API; store: sqlite {database}; "
+        "faults: no-rollback, stall)"
     )
 
 

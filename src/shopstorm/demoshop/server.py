@@ -137,7 +137,8 @@ def _exit_on_signals(server: uvicorn.Server) -> Iterator[None]:
 def _announce(settings: ShopSettings, url: str) -> None:
     faults = ", ".join(settings.faults.names) or "none"
     print(
-        f"demo shop: webshop API at {url} (store: {settings.location.describe()}; faults: {faults})",
+        f"demo shop: {url} (webshop API, storefront, /v1 checkout API; store: {settings.location.describe()}; "
+        f"faults: {faults})",
         flush=True,
     )
     if settings.ready_file is not None:

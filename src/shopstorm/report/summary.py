@@ -206,6 +206,9 @@ def write(report: dict[str, Any], out_dir: str) -> Path:
     with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as file:
         json.dump(report, file, indent=2)
         file.write("\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(file.name, 0o666 & ~umask)  # as every other output: a temporary file is made 0600
     os.replace(file.name, path)
     return path
 
