@@ -79,3 +79,34 @@ def test_every_field_is_a_setting_and_back():
     from shopstorm.settings import FIELDS, Settings
 
     assert [spec.name for spec in FIELDS] == [f.name for f in fields(Settings)]
+
+
+def test_the_readmes_settings_table_is_the_parser():
+    """The README's settings table is the one the code generates, every setting is in it with its real default, and
+    every flag it names is one the command accepts (`run`'s, or `consistency`'s where the table says so)."""
+    import argparse
+    import re
+    from pathlib import Path
+
+    from shopstorm.cli import build_parser
+    from shopstorm.settings import FIELDS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert settings_table_markdown() in readme, "regenerate it: python -m shopstorm.settings"
+    rows = {}
+    for line in readme.splitlines():
+        match = re.match(r"\| `([a-z_]+)` \| (.*?) \| (.*?) \| (.*?) \| (.*) \|$", line)
+        if match:
+            rows[match[1]] = match.groups()[1:]
+    assert set(rows) == {field.name for field in FIELDS}
+    subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    flags = {name: {s for a in parser._actions for s in a.option_strings} for name, parser in subcommands.items()}
+    for field in FIELDS:
+        flag_column, _, default, _ = rows[field.name]
+        empty = field.default is None or field.default in ((), {})
+        assert default.startswith("—" if empty else f"`{field.default}`"), (field.name, field.default, default)
+        for part in flag_column.split(";"):
+            named, colon, _ = part.strip().partition(":")
+            command = named if colon and named in flags else "run"
+            for flag in re.findall(r"`(-[-\w]+)", part):
+                assert flag in flags[command], f"README names {flag} for {field.name}; `{command}` has no such flag"

@@ -165,7 +165,13 @@ FIELDS: tuple[Field, ...] = (
         "checkout-api: the shop's Stripe webhook secret, to sign the provider events of the inbound_payment journey",
         secret=True,
     ),
-    Field("webhooks", parse_bool, True, "checkout-api: receive and verify the shop's webhooks during the run"),
+    Field(
+        "webhooks",
+        parse_bool,
+        True,
+        "checkout-api: receive and verify the shop's webhooks during the run",
+        flags="`--no-webhooks` turns it off",
+    ),
     Field(
         "webhook_url",
         parse_base_url,
@@ -227,7 +233,7 @@ FIELDS: tuple[Field, ...] = (
         "checkouts",
         parse_non_negative_int,
         0,
-        "orders prepared and checked out concurrently (consistency run)",
+        "orders prepared and checked out concurrently (`shopstorm consistency`: 1000 unless given)",
         flags="consistency: `--checkouts`",
     ),
     Field(
