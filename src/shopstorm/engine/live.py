@@ -53,7 +53,8 @@ def start(environment: Environment, started: float, run_time: int | None, bound:
     (``1000 checkouts``), else the run time — then keep the status line going until :func:`stop`."""
     global _greenlet
     stop()
-    limit = f": {bound}" if bound else f" for {run_time} s" if run_time else " with no run time limit"
+    within = f" (at most {run_time} s)" if run_time else ""
+    limit = f": {bound}{within}" if bound else f" for {run_time} s" if run_time else " with no run time limit"
     sys.stdout.write(f"load started{limit}; Ctrl-C stops it and reports\n")
     sys.stdout.flush()
     _greenlet = gevent.spawn(_loop, environment, started, run_time)
