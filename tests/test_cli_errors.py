@@ -48,6 +48,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *phras
         (["run", "webshop", "--host", "http://127.0.0.1:9", "--mix", "consistency", "-t", "10s"], {},
          "the consistency mix checks out prepared orders and none are set"),
         (["demo", "--mix", "consistency", "-t", "10s"], {}, "use `shopstorm consistency TARGET`"),
+        (["demo", "--host", "http://127.0.0.1:9", "-t", "5s"], {}, "demo runs against its own demo shop"),
         # an audit gate without the audit is found before the load, not as a "violation" (exit 3) after it
         (["run", "webshop", "--host", "http://127.0.0.1:9", "--gate", "audit.violations==0"], {},
          "gate 'audit.violations==0' needs the audit: add --audit"),

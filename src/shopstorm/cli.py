@@ -194,6 +194,8 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
     from shopstorm.report.destinations import check_file, check_folder
     from shopstorm.settings import load_settings
 
+    if args.command == "demo" and (getattr(args, "host", None) or getattr(args, "urls", None)):
+        raise UsageError("demo runs against its own demo shop: use `shopstorm run TARGET --host URL` for yours")
     settings = load_settings(_cli_settings(args), config_file=args.config, defaults=defaults)
     if args.command == "consistency" and settings.spawn_rate is None:
         settings = replace(settings, spawn_rate=float(settings.users or 1))  # everyone at once
