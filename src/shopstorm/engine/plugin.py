@@ -361,8 +361,9 @@ def _wait_for_final_reports_on_quit(runner: MasterRunner) -> None:
 
     def awaited(grace: bool) -> set[str]:
         workers = _connected(runner)
-        if grace:  # a worker Locust marked missing whose process may still answer: paused is not lost
-            workers |= {cid for cid, w in RUN.workers.items() if cid in runner.clients and _may_answer(w)}
+        if grace:  # a worker Locust marked missing whose process may still answer: paused is not lost (not
+            # runner.clients: a worker that reports it stopped is out of it until it says it is ready again)
+            workers |= {cid for cid, w in RUN.workers.items() if _may_answer(w)}
         return workers
 
     def quit() -> None:
