@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from shopstorm.audit.invariants import check
 from shopstorm.audit.ledger import Entry
 from shopstorm.audit.state import Baseline, ItemState, OrderState, ShopState, UserState
-from shopstorm.targets.base import Outcome
+from shopstorm.replies import Outcome
 
 GOAL_SECONDS = 10.0
 RUN_SECONDS = 3600.0

@@ -42,8 +42,9 @@ from locust.env import Environment
 from shopstorm.engine import plugin
 from shopstorm.journeys.base import ShopstormUser, journey
 from shopstorm.metrics.journeys import MEASUREMENTS
+from shopstorm.replies import Reply
 from shopstorm.settings import Settings
-from shopstorm.targets.base import Reply, Target, call
+from shopstorm.targets.base import Target, call
 
 GOAL = 0.95
 GENERATOR_CPU = 0

@@ -14,7 +14,7 @@ from shopstorm.audit.findings import INVARIANTS, Finding
 from shopstorm.audit.invariants import AuditResult, check
 from shopstorm.audit.ledger import STOPPED, Entry
 from shopstorm.audit.state import Baseline, ItemState, OrderState, ShopState, UserState
-from shopstorm.targets.base import Outcome
+from shopstorm.replies import Outcome
 
 PRICE = 1
 

@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from shopstorm.targets.base import classify, read_json
+from shopstorm.replies import classify, read_json
 from support import ChaosProxy, Run, read_summary, run_cli
 
 

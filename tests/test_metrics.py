@@ -12,7 +12,7 @@ from shopstorm.journeys.base import journey
 from shopstorm.metrics.histograms import FOLD_AT, HIGHEST_US, HistogramSet, fold, new_histogram, summarize
 from shopstorm.metrics.journeys import journey_timer
 from shopstorm.metrics.measurements import MEASUREMENTS, Measurements
-from shopstorm.targets.base import JourneyFailed
+from shopstorm.replies import JourneyFailed
 
 
 def one_by_one(samples_ms: list[float]):

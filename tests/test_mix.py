@@ -6,8 +6,8 @@ import pytest
 
 from shopstorm.errors import UsageError
 from shopstorm.journeys import apply_mix, resolve_mix, shoppers_for
+from shopstorm.replies import classify
 from shopstorm.settings import Settings
-from shopstorm.targets.base import classify
 
 
 def test_stress_mix_has_the_benchmark_weights_and_think_time():

@@ -18,7 +18,7 @@ from shopstorm.audit.invariants import check
 from shopstorm.audit.ledger import Entry
 from shopstorm.audit.order_books import BookedOrder, book_orders, read_lines, read_paid, reconcile
 from shopstorm.audit.state import Baseline, ItemState, ShopState, UserState
-from shopstorm.targets.base import classify
+from shopstorm.replies import classify
 from shopstorm.targets.webshop_admin import _order_reading
 from support import QUICK_LOAD, ChaosProxy, journeys_by_name, read_summary, reshape_order, run_cli
 from test_webshop_run import assert_clean_stress_run

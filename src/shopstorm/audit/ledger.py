@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from shopstorm.targets.base import JourneyFailed, Outcome, Reply
+from shopstorm.replies import JourneyFailed, Outcome, Reply
 
 # The detail of an entry whose call was cut off because the run ended (Locust stopped the shopper mid-call).
 STOPPED = "no answer: shopper stopped"

@@ -7,7 +7,7 @@ Public API for your own journeys: :class:`ShopstormUser`, :func:`journey`, :clas
 from shopstorm.errors import UsageError
 from shopstorm.journeys.base import Mix, ShopstormUser, apply_mix, journey, journeys_of, resolve_mix
 from shopstorm.metrics.journeys import journey_timer
-from shopstorm.targets.base import JourneyFailed
+from shopstorm.replies import JourneyFailed
 
 __all__ = [
     "SHOPPERS",

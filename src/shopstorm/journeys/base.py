@@ -2,7 +2,7 @@
 
 A *journey* is one shopper's path through a target, written as a method of a :class:`ShopstormUser` and marked
 with :func:`journey`. It is a Locust task with a weight, timed end to end as a journey metric. A step that goes
-wrong raises :class:`~shopstorm.targets.base.JourneyFailed`; the journey is then recorded as failed with that
+wrong raises :class:`~shopstorm.replies.JourneyFailed`; the journey is then recorded as failed with that
 reason (the failed request is already in the request statistics) and the shopper carries on with its next
 journey. A journey that *expects* a refusal passes ``expect="refused"`` to the step: the refusal is its success.
 
@@ -36,8 +36,9 @@ from locust.exception import StopUser
 from shopstorm.errors import UsageError
 from shopstorm.metrics.arrivals import PACING
 from shopstorm.metrics.journeys import journey_ended
+from shopstorm.replies import JourneyFailed
 from shopstorm.settings import Settings
-from shopstorm.targets.base import JourneyFailed, Target
+from shopstorm.targets.base import Target
 
 JOURNEY_MARK = "shopstorm_journey"
 

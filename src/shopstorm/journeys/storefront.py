@@ -21,7 +21,7 @@ from faker import Faker
 from shopstorm.journeys.base import ShopstormUser, journey
 from shopstorm.metrics.journeys import journey_timer
 from shopstorm.metrics.measurements import MEASUREMENTS
-from shopstorm.targets.base import JourneyFailed
+from shopstorm.replies import JourneyFailed
 from shopstorm.targets.storefront import StorefrontShopper, StorefrontTarget
 
 FUNNEL_STEPS = ("visit", "product", "cart", "checkout", "paid")

@@ -23,8 +23,8 @@ from shopstorm.metrics.histograms import summarize
 from shopstorm.metrics.measurements import Measurements
 from shopstorm.metrics.samplers import generator_health
 from shopstorm.redaction import mask_url_credentials
+from shopstorm.replies import MISSING_ENDPOINT
 from shopstorm.settings import Settings
-from shopstorm.targets.base import MISSING_ENDPOINT
 
 SCHEMA = "shopstorm.summary/1"
 

@@ -17,7 +17,7 @@ from gevent.pool import Pool
 
 from shopstorm.audit.state import ShopState
 from shopstorm.errors import TargetUnreachable
-from shopstorm.targets.base import MAX_BODY, READ_CHUNK, AnswerTooLarge, Reply, classify, decode, missing_field
+from shopstorm.replies import MAX_BODY, READ_CHUNK, AnswerTooLarge, Reply, classify, decode, missing_field
 
 WHOLE_NUMBER_LIMIT = 2**63  # a stock, credit or count beyond a 64-bit integer is no shop's real state
 CONCURRENCY = 32

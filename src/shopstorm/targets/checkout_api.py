@@ -42,9 +42,10 @@ from shopstorm.audit.settlement import (
 )
 from shopstorm.errors import TargetUnreachable, UsageError
 from shopstorm.metrics.histograms import HIGHEST_US, LOWEST_US, new_histogram, summarize
+from shopstorm.replies import JourneyFailed, Reply
 from shopstorm.settings import Settings
 from shopstorm.targets.admin_http import AdminSession, whole_number
-from shopstorm.targets.base import JourneyFailed, Reply, Target, call, read_until_steady
+from shopstorm.targets.base import Target, call, read_until_steady
 from shopstorm.targets.signing import new_webhook_secret, sign_stripe_event
 from shopstorm.targets.webhook_receiver import Delivery, WebhookReceiver
 

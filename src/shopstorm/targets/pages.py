@@ -22,7 +22,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import lxml.html
 from lxml.cssselect import CSSSelector
 
-from shopstorm.targets.base import JourneyFailed, Reply, classify
+from shopstorm.replies import JourneyFailed, Reply, classify
 
 CSRF_FIELDS = ("csrfmiddlewaretoken", "authenticity_token", "_token")
 CSRF_COOKIE = "csrftoken"

@@ -30,9 +30,10 @@ import requests
 from shopstorm.audit.ledger import LEDGER, STOPPED
 from shopstorm.audit.state import Baseline, ItemState, OrderState, ShopState
 from shopstorm.errors import TargetUnreachable, UsageError
+from shopstorm.replies import JourneyFailed, Reply
 from shopstorm.settings import Settings
 from shopstorm.targets.admin_http import AdminSession, whole_number
-from shopstorm.targets.base import JourneyFailed, Reply, Target
+from shopstorm.targets.base import Target
 from shopstorm.targets.pages import Browser, Page, path_templates
 
 MAX_PRODUCTS = 200

@@ -20,9 +20,10 @@ from shopstorm.audit.ledger import LEDGER, LOST, Entry
 from shopstorm.audit.order_books import book_orders, reconcile
 from shopstorm.audit.state import Baseline, ShopState
 from shopstorm.errors import TargetUnreachable, UsageError
+from shopstorm.replies import Outcome, Reply
 from shopstorm.setting_values import parse_base_url
 from shopstorm.settings import Settings
-from shopstorm.targets.base import Outcome, Reply, Target, call
+from shopstorm.targets.base import Target, call
 from shopstorm.targets.webshop_admin import WebshopAdmin
 
 
@@ -72,7 +73,7 @@ class WebshopShopper:
     """One shopper's calls to the webshop API, through that shopper's Locust session.
 
     Each method is one journey step: it names its request with a template (``/orders/checkout/[order_id]``)
-    and raises :class:`~shopstorm.targets.base.JourneyFailed` unless the shop answers as expected. The status
+    and raises :class:`~shopstorm.replies.JourneyFailed` unless the shop answers as expected. The status
     decides; only the create calls read their answer (the new id). Every call that creates an entity, changes an
     order's lines or moves stock or money is written to the ledger with what the shopper was told, also when the
     shopper is stopped before the answer (then: unknown): the audit takes an order's contents from these books.

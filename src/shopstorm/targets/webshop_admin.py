@@ -16,8 +16,8 @@ from typing import Any
 from shopstorm.audit.order_books import OrderReading, read_lines, read_paid
 from shopstorm.audit.state import ItemState, ShopState, UserState
 from shopstorm.errors import TargetUnreachable
+from shopstorm.replies import MAX_BODY, missing_field
 from shopstorm.targets.admin_http import AdminSession, whole_number
-from shopstorm.targets.base import MAX_BODY, missing_field
 
 
 class WebshopAdmin(AdminSession):
