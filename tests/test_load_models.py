@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shopstorm.metrics.arrivals import ArrivalSchedule, parse_stages
+from shopstorm.metrics.arrivals import ArrivalSchedule
+from shopstorm.setting_values import parse_stages
 from support import cli_env, journeys_by_name, read_summary, run_cli
 
 LOCUSTFILES = Path(__file__).parent / "locustfiles"

@@ -73,12 +73,41 @@ def test_readme_table_lists_every_setting():
     assert "`SHOPSTORM_SEED_MODE`" in table and "`PT_NUM_CLIENTS`" in table
 
 
-def test_every_field_is_a_setting_and_back():
-    from dataclasses import fields
+def test_every_setting_is_declared_once_and_the_dataclass_the_flags_and_the_table_agree():
+    """FIELDS is the declaration: the Settings dataclass has the same names, order and defaults; every flag of every
+    command is generated from it, with its help, dest and the command's default; the README rows come from it."""
+    import argparse
+    from dataclasses import MISSING, fields
 
+    from shopstorm.cli import CONSISTENCY_DEFAULTS, DEMO_DEFAULTS, build_parser
     from shopstorm.settings import FIELDS, Settings
 
     assert [spec.name for spec in FIELDS] == [f.name for f in fields(Settings)]
+    for spec, attribute in zip(FIELDS, fields(Settings), strict=True):
+        default = attribute.default if attribute.default is not MISSING else attribute.default_factory()
+        assert default == spec.default, (spec.name, default, spec.default)
+    subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    command_defaults = {"run": {}, "demo": DEMO_DEFAULTS, "consistency": CONSISTENCY_DEFAULTS}
+    generated = 0
+    for command, defaults in command_defaults.items():
+        options = {s: a for a in subcommands[command]._actions for s in a.option_strings}
+        for spec in FIELDS:
+            for flag in spec.flags:
+                for name in flag.names:
+                    action = options.get(name)
+                    if command not in flag.commands:
+                        assert action is None or action.dest != spec.name, (command, name)
+                        continue
+                    assert action is not None and action.dest == spec.name, (command, name)
+                    assert spec.help in action.help, (command, name, action.help)
+                    default = defaults.get(spec.name, spec.default)
+                    if default not in (None, (), {}) and flag.action not in ("on", "off"):
+                        assert action.help.endswith(f"(default {default})"), (command, name, action.help)
+                    generated += 1
+        settings_dests = {spec.name for spec in FIELDS}
+        for action in subcommands[command]._actions:  # nothing on the command line that is not a declared setting
+            assert action.dest in settings_dests | {"help", "config", "target", "demo_target"}, (command, action.dest)
+    assert generated > 60
 
 
 def test_the_readmes_settings_table_is_the_parser():

@@ -42,69 +42,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _add_target_options(parser: argparse.ArgumentParser) -> None:
-    """How to reach the shop and where the results go: every command that runs a load has these."""
-    add = parser.add_argument
-    add("--config", metavar="FILE", help="settings file (default: ./shopstorm.toml or [tool.shopstorm])")
-    add("--host", help="base URL of the shop (one gateway for all services)")
-    add("--urls", metavar="FILE", help="urls.json with ORDER_URL, PAYMENT_URL, STOCK_URL (instead of --host)")
-    add("--out", metavar="DIR", help="folder for summary.json (default: shopstorm-out)")
-    add("--request-timeout", metavar="SECONDS", help="seconds before a request fails as unknown (default 30)")
-    add(
-        "--max-body", metavar="BYTES", help="bytes of an answer read at most; larger fails as unknown (default 1000000)"
+def _add_options(parser: argparse.ArgumentParser, command: str, defaults: dict[str, Any]) -> None:
+    """The settings file and every setting's flags for ``command`` (declared once, in shopstorm.settings)."""
+    from shopstorm.settings import add_flags
+
+    parser.add_argument(
+        "--config", metavar="FILE", help="settings file (default: ./shopstorm.toml or [tool.shopstorm])"
     )
-    add("--seed-mode", choices=("auto", "create", "batch"), help="how to seed (default auto)")
-    add("--basic-auth", metavar="USER:PASSWORD", help="HTTP basic auth for a shop behind it")
-    add("--gate", dest="gates", action="append", metavar="GATE", help="a threshold, e.g. 'checkout p95<800ms'")
-    add("--junit", metavar="FILE", help="write gates and audit invariants as JUnit XML")
-
-
-def _add_load_options(parser: argparse.ArgumentParser) -> None:
-    """The load shape and the mix, for `run` and `demo`."""
-    _add_target_options(parser)
-    add = parser.add_argument
-    add("--mix", help="which of the target's mixes (default: its first; see `shopstorm targets`)")
-    add("--journey", dest="journeys", action="append", metavar="NAME", help="run only this journey (repeatable)")
-    add("--weight", dest="weights", action="append", metavar="NAME=N", help="override a journey's weight")
-    add("--think-time", metavar="MIN-MAX", help="seconds between a shopper's journeys (default: the mix's)")
-    add("-u", "--users", help="concurrent shoppers")
-    add("-r", "--spawn-rate", help="shoppers started per second")
-    add("-t", "--run-time", help="stop after this long (30s, 5m, 1h); implies --headless")
-    add("--headless", action="store_true", default=None, help="no web UI; start at once")
-    add("--web-port", help="port of Locust's web UI")
-    add("--audit", action="store_true", default=None, help="audit the shop after the load (exit 3 on violations)")
-    add("--arrival-rate", metavar="R", help="open model: start R journeys per second, whatever the shop does")
-    add("--stages", metavar="D:R,…", help="open model: ramp the rate, e.g. 30s:10,1m:50 (starts at --arrival-rate)")
-    add("--max-users", metavar="N", help="open model: shoppers available to start arrivals (default 100)")
-    add("--max-lateness", metavar="SECONDS", help="open model: drop an arrival this late (default 10)")
-    add("--iterations", metavar="N", help="stop after N journeys")
-    add("--user-speed", metavar="X", help="storefront: form-filling pauses (1-3 s) are divided by X (default 1)")
-    add("--seed-items", metavar="N", help="catalogue items to seed (default 100)")
-    add("--seed-stock", metavar="N", help="stock of each seeded item (default 1000000)")
-    add("--seed-price", metavar="N", help="price of seeded items (default 10)")
-    add("--api-token", metavar="TOKEN", help="checkout-api: bearer token (better: $LOAD_TEST_API_TOKEN)")
-    add("--product-id", metavar="ID", help="checkout-api: product to check out (default: one the seed creates)")
-    add("--customer-email", metavar="EMAIL", help="checkout-api: one email for every checkout (default: unique)")
-    add("--provider-secret", metavar="SECRET", help="checkout-api: the shop's Stripe webhook secret (inbound events)")
-    add("--no-webhooks", dest="webhooks", action="store_false", default=None, help="checkout-api: no receiver")
-    add("--webhook-url", metavar="URL", help="checkout-api: public URL that reaches the receiver (a tunnel)")
-    add("--webhook-port", metavar="PORT", help="checkout-api: the receiver's port on 127.0.0.1 (default: free)")
-    add("--settle-timeout", metavar="SECONDS", help="checkout-api: how long settling may take (default 30)")
-
-
-def _add_consistency_options(parser: argparse.ArgumentParser) -> None:
-    _add_target_options(parser)
-    add = parser.add_argument
-    add("--items", dest="seed_items", metavar="N", help="items to seed (default 1)")
-    add("--stock", dest="seed_stock", metavar="N", help="stock of each item (default 100)")
-    add("--price", dest="seed_price", metavar="N", help="price of each item (default 1)")
-    add("--users", dest="seed_users", metavar="N", help="shopper accounts to seed (default 1000)")
-    add("--credit", dest="seed_credit", metavar="N", help="credit of each account (default 1)")
-    add("--checkouts", metavar="N", help="orders to check out concurrently (default 1000)")
-    add("--quantity", metavar="N", help="units of an item in each order (default 1)")
-    add("--concurrency", dest="users", metavar="N", help="shoppers checking out at once (default 1000)")
-    add("--double-submit", metavar="FRACTION", help="share of orders checked out twice, e.g. 0.1 (default 0)")
-    add("-t", "--run-time", help="give up after this long (default 5m)")
+    add_flags(parser, command, defaults)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "checkout-api runs that target instead (checkout-api: the payments mix, with a token and provider secret "
         "made for this run). Unknown flags go to Locust.",
     )
-    _add_load_options(demo)
+    _add_options(demo, "demo", DEMO_DEFAULTS)
     demo.add_argument(
         "--target",
         dest="demo_target",
@@ -135,8 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=DEMO_TARGETS,
         help="which of the demo shop's APIs to run against (default webshop)",
     )
-    demo.add_argument("--store", help="demo shop store: sqlite:///file.db or postgresql://host/db")
-    demo.add_argument("--fault", dest="faults", action="append", metavar="NAME", help="switch on a shop fault")
 
     run = commands.add_parser(
         "run",
@@ -145,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Unknown flags (--csv, --html, --processes, --master, --worker, --tags, …) go to Locust.",
     )
     run.add_argument("target", help="which target: see `shopstorm targets`")
-    _add_load_options(run)
+    _add_options(run, "run", {})
 
     consistency = commands.add_parser(
         "consistency",
@@ -155,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "option. Unknown flags (--processes, …) go to Locust.",
     )
     consistency.add_argument("target", help="which target: see `shopstorm targets`")
-    _add_consistency_options(consistency)
+    _add_options(consistency, "consistency", CONSISTENCY_DEFAULTS)
 
     commands.add_parser(
         "shop",
@@ -189,7 +132,6 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
     import locust  # noqa: F401 - first, so gevent patches the standard library before anything uses it
 
     from shopstorm.engine.launch import check_ports, run_locust
-    from shopstorm.gates import parse_gates
     from shopstorm.journeys import resolve_mix, shoppers_for
     from shopstorm.report.destinations import check_file, check_folder
     from shopstorm.settings import load_settings
@@ -209,7 +151,7 @@ def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str
             "the consistency mix checks out prepared orders and none are set: use `shopstorm "
             "consistency TARGET` (1000 by default, --checkouts N), or checkouts = N in the settings file"
         )
-    audit_gates = [gate.text for gate in parse_gates(settings.gates) if gate.kind == "audit"]
+    audit_gates = [gate.text for gate in settings.gates if gate.kind == "audit"]
     if audit_gates and not settings.audit:  # found now, not after the load as a "violation"
         raise UsageError(f"gate {audit_gates[0]!r} needs the audit: add --audit (or audit = true in the settings file)")
     if args.command != "demo" and (settings.store or settings.faults):

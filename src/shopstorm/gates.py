@@ -176,6 +176,21 @@ def gates_from_settings_table(table: Mapping[str, Any]) -> list[str]:
     return texts
 
 
+def gates_setting(value: Any) -> tuple[Gate, ...]:
+    """The ``gates`` setting from flags (a list), an environment variable (``;``-separated) or the settings file (a
+    list or a ``[gates]`` table), parsed: a typo fails before any load (ValueError, as every setting's parser)."""
+    try:
+        if isinstance(value, Mapping):
+            texts = gates_from_settings_table(value)
+        elif isinstance(value, list | tuple):
+            texts = [gate.text if isinstance(gate, Gate) else str(gate) for gate in value]
+        else:
+            texts = [part for part in str(value).split(";") if part.strip()]
+        return tuple(parse_gates(texts))
+    except UsageError as error:
+        raise ValueError(str(error)) from None
+
+
 @dataclass
 class GateResult:
     gate: Gate

@@ -11,10 +11,9 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
-
-from shopstorm.errors import UsageError
 
 
 def parse_positive_int(value: Any) -> int:
@@ -215,30 +214,35 @@ def parse_fraction(value: Any) -> float:
     return number
 
 
-def parse_stages_text(value: Any) -> str:
-    """Validated here, kept as text (JSON-friendly); the engine turns it into stages."""
-    from shopstorm.metrics.arrivals import parse_stages
-
-    parse_stages(str(value))
-    return str(value)
+_STAGE = re.compile(r"^\s*(?P<span>[0-9hms]+)\s*:\s*(?P<rate>[0-9.]+)\s*$")
 
 
-def parse_gate_texts(value: Any) -> tuple[str, ...]:
-    """Gate texts from flags (a list), an environment variable (``;``-separated) or the settings file (a list or a
-    ``[gates]`` table); every gate is parsed here, so a typo fails before any load."""
-    from shopstorm.gates import gates_from_settings_table, parse_gates
+@dataclass(frozen=True)
+class Stage:
+    """One ramp of the open model: reach ``target_rate`` journeys per second over ``seconds``."""
 
-    if isinstance(value, Mapping):
-        texts = gates_from_settings_table(value)
-    elif isinstance(value, list | tuple):
-        texts = [str(item) for item in value]
-    else:
-        texts = [part for part in str(value).split(";") if part.strip()]
-    try:
-        parse_gates(texts)
-    except UsageError as error:
-        raise ValueError(str(error)) from None
-    return tuple(texts)
+    seconds: float
+    target_rate: float
+    text: str  # as written, e.g. "30s:10"
+
+
+def parse_stages(value: Any) -> tuple[Stage, ...]:
+    """``30s:10,1m:50`` → stages; raises ValueError naming the bad part."""
+    stages = []
+    for part in str(value).split(","):
+        match = _STAGE.match(part)
+        if not match:
+            raise ValueError(f"stage {part.strip()!r} must be DURATION:RATE, e.g. 30s:10")
+        rate = float(match["rate"])
+        if not math.isfinite(rate) or rate < 0:
+            raise ValueError(f"stage {part.strip()!r} has a bad rate")
+        stages.append(Stage(float(parse_timespan(match["span"])), rate, part.strip()))
+    return tuple(stages)
+
+
+def stages_text(stages: tuple[Stage, ...]) -> str:
+    """The stages as written: ``30s:10,1m:50``."""
+    return ",".join(stage.text for stage in stages)
 
 
 def parse_text(value: Any) -> str:

@@ -13,6 +13,7 @@ any load starts.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tomllib
@@ -22,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from shopstorm.errors import UsageError
+from shopstorm.gates import Gate, gates_setting
 from shopstorm.redaction import mask_url_credentials
 from shopstorm.setting_values import (
+    Stage,
     parse_base_url,
     parse_bool,
     parse_choice,
     parse_fraction,
-    parse_gate_texts,
     parse_name_list,
     parse_non_negative_int,
     parse_port,
@@ -36,30 +38,52 @@ from shopstorm.setting_values import (
     parse_positive_float,
     parse_positive_int,
     parse_seconds,
-    parse_stages_text,
+    parse_stages,
     parse_text,
     parse_texts,
     parse_think_time,
     parse_timespan,
     parse_weights,
+    stages_text,
 )
 
 # --- the table of settings ----------------------------------------------------------------------------------------
 
+LOAD = ("run", "demo")  # the commands that run a mix
+EVERY = ("run", "demo", "consistency")  # every command that runs a load
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One command-line spelling of a setting, on the commands named."""
+
+    names: tuple[str, ...]  # ("-u", "--users")
+    commands: tuple[str, ...] = LOAD
+    metavar: str | None = None
+    action: str = "value"  # "value"; "append" (repeatable); "on" (store_true); "off" (store_false)
+
 
 @dataclass(frozen=True)
 class Field:
+    """One setting: its parser, default, meaning, environment names and flags. The :class:`Settings` dataclass,
+    the commands' options (:func:`add_flags`) and the README's table (:func:`settings_table_markdown`) all come
+    from, or are checked against, this one declaration."""
+
     name: str
     parse: Callable[[Any], Any]
     default: Any
     help: str
     aliases: tuple[str, ...] = ()  # environment names from the seed suites, read after SHOPSTORM_<NAME>
     secret: bool = False  # never echoed into logs, reports or summary.json
-    flags: str = ""  # the command-line flags, where they differ from --<name>
+    flags: tuple[Flag, ...] = ()  # none: the settings file and the environment only
 
     @property
     def env(self) -> str:
         return f"SHOPSTORM_{self.name.upper()}"
+
+
+def _flag(*names: str, on: tuple[str, ...] = LOAD, metavar: str | None = None, action: str = "value") -> Flag:
+    return Flag(names, on, metavar, action)
 
 
 FIELDS: tuple[Field, ...] = (
@@ -69,31 +93,50 @@ FIELDS: tuple[Field, ...] = (
         None,
         "base URL of the shop (one gateway for all services)",
         ("LOAD_TEST_HOST",),
+        flags=(_flag("--host", on=EVERY, metavar="URL"),),
     ),
-    Field("urls", parse_text, None, "urls.json with ORDER_URL, PAYMENT_URL, STOCK_URL (instead of host)"),
-    Field("mix", parse_text, None, "which of the target's mixes to run (default: its first; see `targets`)"),
+    Field(
+        "urls",
+        parse_text,
+        None,
+        "urls.json with ORDER_URL, PAYMENT_URL, STOCK_URL (instead of host)",
+        flags=(_flag("--urls", on=EVERY, metavar="FILE"),),
+    ),
+    Field(
+        "mix",
+        parse_text,
+        None,
+        "which of the target's mixes to run (default: its first; see `targets`)",
+        flags=(_flag("--mix"),),
+    ),
     Field(
         "journeys",
         parse_name_list,
         (),
-        "run only these journeys of the target's mix (repeatable flag)",
-        flags="`--journey` (repeatable)",
+        "run only these journeys of the target's mix",
+        flags=(_flag("--journey", metavar="NAME", action="append"),),
     ),
     Field(
         "weights",
         parse_weights,
         {},
-        "override journey weights, NAME=WEIGHT (repeatable flag)",
-        flags="`--weight` (repeatable)",
+        "override journey weights, NAME=WEIGHT",
+        flags=(_flag("--weight", metavar="NAME=N", action="append"),),
     ),
-    Field("think_time", parse_think_time, None, "seconds each shopper waits between journeys, MIN-MAX"),
+    Field(
+        "think_time",
+        parse_think_time,
+        None,
+        "seconds each shopper waits between journeys, MIN-MAX (default: the mix's)",
+        flags=(_flag("--think-time", metavar="MIN-MAX"),),
+    ),
     Field(
         "users",
         parse_positive_int,
         None,
         "concurrent shoppers (Locust -u)",
         ("PT_NUM_CLIENTS",),
-        flags="`-u`/`--users`; consistency: `--concurrency`",
+        flags=(_flag("-u", "--users", metavar="N"), _flag("--concurrency", on=("consistency",), metavar="N")),
     ),
     Field(
         "spawn_rate",
@@ -101,48 +144,103 @@ FIELDS: tuple[Field, ...] = (
         None,
         "shoppers started per second (Locust -r)",
         ("PT_HATCH_RATE",),
-        flags="`-r`/`--spawn-rate`",
+        flags=(_flag("-r", "--spawn-rate", metavar="R"),),
     ),
     Field(
         "run_time",
         parse_timespan,
         None,
-        "stop after this long, e.g. 30s, 5m (Locust -t)",
+        "stop after this long, e.g. 30s, 5m (Locust -t); implies headless",
         ("PT_DURATION",),
-        flags="`-t`/`--run-time`",
+        flags=(_flag("-t", "--run-time", on=EVERY, metavar="TIME"),),
     ),
     Field(
-        "arrival_rate", parse_positive_float, None, "open model: journeys started per second (start rate with stages)"
+        "arrival_rate",
+        parse_positive_float,
+        None,
+        "open model: journeys started per second (start rate with stages)",
+        flags=(_flag("--arrival-rate", metavar="R"),),
     ),
-    Field("stages", parse_stages_text, None, "open model: rate ramps DURATION:RATE,..., e.g. 30s:10,1m:50"),
-    Field("max_users", parse_positive_int, 100, "open model: shoppers available to start arrivals"),
-    Field("max_lateness", parse_seconds, 10.0, "open model: seconds an arrival may start late before it is dropped"),
-    Field("iterations", parse_positive_int, None, "stop after this many journeys (either model)"),
-    Field("headless", parse_bool, False, "no web UI; start at once (implied by run_time)"),
-    Field("web_port", parse_port, None, "port of Locust's web UI", ("PT_LOCUST_PORT",)),
-    Field("out", parse_text, "shopstorm-out", "folder for summary.json and other run files"),
+    Field(
+        "stages",
+        parse_stages,
+        (),
+        "open model: rate ramps DURATION:RATE,..., e.g. 30s:10,1m:50",
+        flags=(_flag("--stages", metavar="D:R,…"),),
+    ),
+    Field(
+        "max_users",
+        parse_positive_int,
+        100,
+        "open model: shoppers available to start arrivals",
+        flags=(_flag("--max-users", metavar="N"),),
+    ),
+    Field(
+        "max_lateness",
+        parse_seconds,
+        10.0,
+        "open model: seconds an arrival may start late before it is dropped",
+        flags=(_flag("--max-lateness", metavar="SECONDS"),),
+    ),
+    Field(
+        "iterations",
+        parse_positive_int,
+        None,
+        "stop after this many journeys (either model)",
+        flags=(_flag("--iterations", metavar="N"),),
+    ),
+    Field(
+        "headless",
+        parse_bool,
+        False,
+        "no web UI; start at once (implied by run_time)",
+        flags=(_flag("--headless", action="on"),),
+    ),
+    Field(
+        "web_port",
+        parse_port,
+        None,
+        "port of Locust's web UI",
+        ("PT_LOCUST_PORT",),
+        flags=(_flag("--web-port", metavar="PORT"),),
+    ),
+    Field(
+        "out",
+        parse_text,
+        "shopstorm-out",
+        "folder for summary.json and other run files",
+        flags=(_flag("--out", on=EVERY, metavar="DIR"),),
+    ),
     Field(
         "gates",
-        parse_gate_texts,
+        gates_setting,
         (),
         "thresholds that decide the exit code, e.g. 'checkout p95<800ms' (a list, or a [gates] table in the file)",
-        flags="`--gate` (repeatable)",
+        flags=(_flag("--gate", on=EVERY, metavar="GATE", action="append"),),
     ),
-    Field("junit", parse_text, None, "write the gates and audit invariants as JUnit XML to this file"),
+    Field(
+        "junit",
+        parse_text,
+        None,
+        "write the gates and audit invariants as JUnit XML to this file",
+        flags=(_flag("--junit", on=EVERY, metavar="FILE"),),
+    ),
     Field(
         "basic_auth",
         parse_text,
         None,
         "HTTP basic auth USER:PASSWORD sent on every request (or $BASIC_AUTH_USER with $BASIC_AUTH_PASSWORD/_PASS)",
         secret=True,
+        flags=(_flag("--basic-auth", on=EVERY, metavar="USER:PASSWORD"),),
     ),
     Field(
         "api_token",
         parse_text,
         None,
-        "checkout-api: bearer token for the shop's API",
+        "checkout-api: bearer token for the shop's API (better in the environment than on the command line)",
         ("LOAD_TEST_API_TOKEN",),
         secret=True,
+        flags=(_flag("--api-token", metavar="TOKEN"),),
     ),
     Field(
         "product_id",
@@ -150,6 +248,7 @@ FIELDS: tuple[Field, ...] = (
         None,
         "checkout-api: the product to check out (default: one the seed creates, demo shop)",
         ("LOAD_TEST_PRODUCT_ID",),
+        flags=(_flag("--product-id", metavar="ID"),),
     ),
     Field(
         "customer_email",
@@ -157,6 +256,7 @@ FIELDS: tuple[Field, ...] = (
         None,
         "checkout-api: the customer email of every checkout (default: a unique one per checkout)",
         ("LOAD_TEST_CUSTOMER_EMAIL",),
+        flags=(_flag("--customer-email", metavar="EMAIL"),),
     ),
     Field(
         "provider_secret",
@@ -164,13 +264,14 @@ FIELDS: tuple[Field, ...] = (
         None,
         "checkout-api: the shop's Stripe webhook secret, to sign the provider events of the inbound_payment journey",
         secret=True,
+        flags=(_flag("--provider-secret", metavar="SECRET"),),
     ),
     Field(
         "webhooks",
         parse_bool,
         True,
         "checkout-api: receive and verify the shop's webhooks during the run",
-        flags="`--no-webhooks` turns it off",
+        flags=(_flag("--no-webhooks", action="off"),),
     ),
     Field(
         "webhook_url",
@@ -178,98 +279,126 @@ FIELDS: tuple[Field, ...] = (
         None,
         "checkout-api: the URL the shop should post webhooks to, when it cannot reach this machine's loopback "
         "receiver directly (a tunnel to --webhook-port)",
+        flags=(_flag("--webhook-url", metavar="URL"),),
     ),
-    Field("webhook_port", parse_port_or_zero, 0, "checkout-api: the receiver's port on 127.0.0.1 (0: a free one)"),
+    Field(
+        "webhook_port",
+        parse_port_or_zero,
+        0,
+        "checkout-api: the receiver's port on 127.0.0.1 (0: a free one)",
+        flags=(_flag("--webhook-port", metavar="PORT"),),
+    ),
     Field(
         "settle_timeout",
         parse_seconds,
         30.0,
         "checkout-api: seconds a confirmed checkout may take to settle (the settle step's polling, the audit's wait)",
+        flags=(_flag("--settle-timeout", metavar="SECONDS"),),
     ),
-    Field("user_speed", parse_positive_float, 1.0, "storefront: form-filling pauses last 1-3 s divided by this"),
-    Field("request_timeout", parse_seconds, 30.0, "seconds before a request counts as failed (unknown)"),
+    Field(
+        "user_speed",
+        parse_positive_float,
+        1.0,
+        "storefront: form-filling pauses last 1-3 s divided by this",
+        flags=(_flag("--user-speed", metavar="X"),),
+    ),
+    Field(
+        "request_timeout",
+        parse_seconds,
+        30.0,
+        "seconds before a request counts as failed (unknown)",
+        flags=(_flag("--request-timeout", on=EVERY, metavar="SECONDS"),),
+    ),
     Field(
         "max_body",
         parse_positive_int,
         1_000_000,
         'bytes of an answer read at most; a larger answer fails as unknown ("answer larger than …")',
+        flags=(_flag("--max-body", on=EVERY, metavar="BYTES"),),
     ),
     Field(
         "seed_items",
         parse_positive_int,
         100,
         "catalogue items seeded before the load",
-        flags="`--seed-items`; consistency: `--items`",
+        flags=(_flag("--seed-items", metavar="N"), _flag("--items", on=("consistency",), metavar="N")),
     ),
     Field(
         "seed_stock",
         parse_positive_int,
         1_000_000,
         "stock of each seeded catalogue item",
-        flags="`--seed-stock`; consistency: `--stock`",
+        flags=(_flag("--seed-stock", metavar="N"), _flag("--stock", on=("consistency",), metavar="N")),
     ),
     Field(
         "seed_price",
         parse_positive_int,
         10,
         "price of each seeded item (batch seeding; create uses 1 to 2 times price)",
-        flags="`--seed-price`; consistency: `--price`",
+        flags=(_flag("--seed-price", metavar="N"), _flag("--price", on=("consistency",), metavar="N")),
     ),
     Field(
         "seed_mode",
         parse_choice("auto", "create", "batch"),
         "auto",
         "seed with create endpoints, batch_init endpoints, or auto (batch_init when the shop has it)",
+        flags=(_flag("--seed-mode", on=EVERY, metavar="auto|create|batch"),),
     ),
-    Field("seed_users", parse_positive_int, 1000, "users seeded for a consistency run", flags="consistency: `--users`"),
+    Field(
+        "seed_users",
+        parse_positive_int,
+        1000,
+        "users seeded for a consistency run",
+        flags=(_flag("--users", on=("consistency",), metavar="N"),),
+    ),
     Field(
         "seed_credit",
         parse_non_negative_int,
         1,
         "credit of each seeded user (consistency run)",
-        flags="consistency: `--credit`",
+        flags=(_flag("--credit", on=("consistency",), metavar="N"),),
     ),
     Field(
         "checkouts",
         parse_non_negative_int,
         0,
         "orders prepared and checked out concurrently (`shopstorm consistency`: 1000 unless given)",
-        flags="consistency: `--checkouts`",
+        flags=(_flag("--checkouts", on=("consistency",), metavar="N"),),
     ),
     Field(
         "quantity",
         parse_positive_int,
         1,
         "units of an item in each consistency-run order",
-        flags="consistency: `--quantity`",
+        flags=(_flag("--quantity", on=("consistency",), metavar="N"),),
     ),
     Field(
         "double_submit",
         parse_fraction,
         0.0,
         "share of consistency-run orders checked out twice (0 to 1)",
-        flags="consistency: `--double-submit`",
+        flags=(_flag("--double-submit", on=("consistency",), metavar="FRACTION"),),
     ),
     Field(
         "audit",
         parse_bool,
         False,
-        "audit the shop after the load (exit code 3 on violations)",
-        flags="`--audit` (consistency: always)",
+        "audit the shop after the load (exit code 3 on violations; `consistency` always audits)",
+        flags=(_flag("--audit", action="on"),),
     ),
     Field(
         "store",
         parse_text,
         None,
         "demo shop store URL: sqlite:///file.db or postgresql://host/db (demo only)",
-        flags="demo: `--store`",
+        flags=(_flag("--store", on=("demo",), metavar="URL"),),
     ),
     Field(
         "faults",
         parse_texts,
         (),
         "demo shop faults to switch on (demo only; see `shopstorm shop --help`)",
-        flags="demo: `--fault` (repeatable)",
+        flags=(_flag("--fault", on=("demo",), metavar="NAME", action="append"),),
     ),
 )
 
@@ -290,14 +419,14 @@ class Settings:
     spawn_rate: float | None = None
     run_time: int | None = None
     arrival_rate: float | None = None
-    stages: str | None = None
+    stages: tuple[Stage, ...] = ()
     max_users: int = 100
     max_lateness: float = 10.0
     iterations: int | None = None
     headless: bool = False
     web_port: int | None = None
     out: str = "shopstorm-out"
-    gates: tuple[str, ...] = ()
+    gates: tuple[Gate, ...] = ()
     junit: str | None = None
     basic_auth: str | None = None
     api_token: str | None = None
@@ -326,27 +455,37 @@ class Settings:
 
     @property
     def open_model(self) -> bool:
-        return self.arrival_rate is not None or self.stages is not None
+        return self.arrival_rate is not None or bool(self.stages)
+
+    def plain(self) -> dict[str, Any]:
+        """Every setting as plain JSON-able data: stages and gates as they were written."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["stages"] = stages_text(self.stages) or None
+        data["gates"] = [gate.text for gate in self.gates]
+        return data
 
     def public(self) -> dict[str, Any]:
         """The settings as plain data for summary.json, with secrets left out."""
         return {
-            f.name: mask_url_credentials(value) if isinstance(value, str) else value
-            for f in fields(self)
-            if not FIELDS_BY_NAME[f.name].secret and (value := getattr(self, f.name)) not in (None, (), {})
+            name: mask_url_credentials(value) if isinstance(value, str) else value
+            for name, value in self.plain().items()
+            if not FIELDS_BY_NAME[name].secret and value not in (None, (), {}, [])
         }
 
     def to_json(self) -> str:
         """All settings, secrets included, for handing to the Locust processes of the same run."""
-        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)})
+        return json.dumps(self.plain())
 
     @classmethod
     def from_json(cls, text: str) -> Settings:
+        """The settings :meth:`to_json` wrote: lists become tuples again, stages and gates are parsed again."""
         data = json.loads(text)
-        for name in ("journeys", "faults", "gates"):
+        for name in ("journeys", "faults"):
             data[name] = tuple(data.get(name) or ())
         if data.get("think_time") is not None:
             data["think_time"] = tuple(data["think_time"])
+        data["stages"] = parse_stages(data["stages"]) if data.get("stages") else ()
+        data["gates"] = gates_setting(data.get("gates") or ())
         return cls(**data)
 
 
@@ -434,7 +573,7 @@ def load_settings(
             continue
         spec = FIELDS_BY_NAME[name]
         values[name] = _parse(spec, value, "on the command line")
-    values["gates"] = (*values["gates"], *_threshold_gates(environ))
+    values["gates"] = (*values["gates"], *gates_setting(_threshold_gates(environ)))
 
     settings = Settings(**values)
     if (settings.run_time or settings.open_model or settings.iterations) and not settings.headless:
@@ -468,9 +607,36 @@ def settings_table_markdown() -> str:
     for spec in FIELDS:
         env = " / ".join(f"`{name}`" for name in (spec.env, *spec.aliases))
         default = "—" if spec.default in (None, (), {}) else f"`{spec.default}`"
-        flag = spec.flags or f"`--{spec.name.replace('_', '-')}`"
-        rows.append(f"| `{spec.name}` | {flag} | {env} | {default} | {spec.help} |")
+        flags = "; ".join(_flag_cell(flag) for flag in spec.flags) or "—"
+        rows.append(f"| `{spec.name}` | {flags} | {env} | {default} | {spec.help} |")
     return "\n".join(rows)
+
+
+def _flag_cell(flag: Flag) -> str:
+    names = "/".join(f"`{name}`" for name in flag.names)
+    where = "" if flag.commands in (LOAD, EVERY) else f"{', '.join(flag.commands)}: "
+    how = {"append": " (repeatable)", "off": " turns it off"}.get(flag.action, "")
+    return f"{where}{names}{how}"
+
+
+# --- the command line ---------------------------------------------------------------------------------------------
+
+
+def add_flags(parser: argparse.ArgumentParser, command: str, defaults: Mapping[str, Any]) -> None:
+    """Add every setting's flags for ``command`` to its parser; the help ends with the command's default."""
+    for spec in FIELDS:
+        for flag in spec.flags:
+            if command not in flag.commands:
+                continue
+            default = defaults.get(spec.name, spec.default)
+            shown = "" if default in (None, (), {}) or flag.action in ("on", "off") else f" (default {default})"
+            meaning = f"turns off: {spec.help}" if flag.action == "off" else spec.help
+            options: dict[str, Any] = {"dest": spec.name, "help": meaning + shown}
+            if flag.action in ("on", "off"):
+                options.update(action="store_true" if flag.action == "on" else "store_false", default=None)
+            else:
+                options.update(metavar=flag.metavar, action="append" if flag.action == "append" else "store")
+            parser.add_argument(*flag.names, **options)
 
 
 if __name__ == "__main__":

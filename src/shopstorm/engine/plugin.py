@@ -48,7 +48,7 @@ from shopstorm.engine import live, signals
 from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, ExitCode, ShopstormError
 from shopstorm.journeys.base import Mix, ShopstormUser, apply_mix, resolve_mix
 from shopstorm.metrics import samplers
-from shopstorm.metrics.arrivals import PACING, ArrivalSchedule, parse_stages
+from shopstorm.metrics.arrivals import PACING, ArrivalSchedule
 from shopstorm.metrics.measurements import MEASUREMENTS
 from shopstorm.redaction import mask_url_credentials, mask_url_credentials_in
 from shopstorm.report import summary, terminal
@@ -247,8 +247,7 @@ def _pace(environment: Environment, t0: float, share: tuple[int, int]) -> None:
     settings = RUN.settings
     schedule = None
     if settings.open_model:
-        stages = parse_stages(settings.stages) if settings.stages else ()
-        schedule = ArrivalSchedule(settings.arrival_rate or 0.0, stages, settings.run_time)
+        schedule = ArrivalSchedule(settings.arrival_rate or 0.0, settings.stages, settings.run_time)
         for shopper in _shopper_classes(environment):
             shopper.wait_time = constant(0)  # arrivals, not think time, pace the open model
     PACING.configure(
@@ -515,7 +514,7 @@ def _report(environment: Environment) -> None:
     report["generators"]["stopped_early"] = RUN.stopped_early
     for target in RUN.targets:
         report.update(target.report_sections(LEDGER.entries))
-    results = gates.evaluate(gates.parse_gates(RUN.settings.gates), report)
+    results = gates.evaluate(list(RUN.settings.gates), report)
     report["gates"] = [result.as_dict() for result in results]
     exit_code = gates.exit_code(results, audit["violations"] if audit else None)
     if exit_code == ExitCode.OK and audit and audit["verdict"] == "error":

@@ -14,34 +14,10 @@ takes its share of N as tickets.
 from __future__ import annotations
 
 import math
-import re
 import time
-from dataclasses import dataclass
 
 from shopstorm.metrics.measurements import MEASUREMENTS, Measurements
-from shopstorm.setting_values import parse_timespan
-
-_STAGE = re.compile(r"^\s*(?P<span>[0-9hms]+)\s*:\s*(?P<rate>[0-9.]+)\s*$")
-
-
-@dataclass(frozen=True)
-class Stage:
-    seconds: float
-    target_rate: float
-
-
-def parse_stages(text: str) -> tuple[Stage, ...]:
-    """``30s:10,1m:50`` → stages; raises ValueError naming the bad part."""
-    stages = []
-    for part in str(text).split(","):
-        match = _STAGE.match(part)
-        if not match:
-            raise ValueError(f"stage {part.strip()!r} must be DURATION:RATE, e.g. 30s:10")
-        rate = float(match["rate"])
-        if not math.isfinite(rate) or rate < 0:
-            raise ValueError(f"stage {part.strip()!r} has a bad rate")
-        stages.append(Stage(float(parse_timespan(match["span"])), rate))
-    return tuple(stages)
+from shopstorm.setting_values import Stage
 
 
 class ArrivalSchedule:

@@ -24,6 +24,7 @@ from shopstorm.metrics.measurements import Measurements
 from shopstorm.metrics.samplers import generator_health
 from shopstorm.redaction import mask_url_credentials
 from shopstorm.replies import MISSING_ENDPOINT
+from shopstorm.setting_values import stages_text
 from shopstorm.settings import Settings
 
 SCHEMA = "shopstorm.summary/1"
@@ -121,7 +122,7 @@ def _load(settings: Settings, measurements: Measurements) -> dict[str, Any]:
     if settings.open_model:
         load.update(
             arrival_rate=settings.arrival_rate,
-            stages=settings.stages,
+            stages=stages_text(settings.stages) or None,
             max_users=settings.max_users,
             max_lateness_s=settings.max_lateness,
             started=measurements.arrivals.get("started", 0),
