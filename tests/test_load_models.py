@@ -110,3 +110,14 @@ def test_arrival_schedule_inverts_its_own_count():
     assert schedule.time_of(68) is None
     constant = ArrivalSchedule(10, duration=2)
     assert [constant.time_of(k) for k in (0, 1, 19)] == [0.0, 0.1, 1.9] and constant.time_of(20) is None
+
+
+def test_a_locustfile_whose_shoppers_run_without_the_engine_is_told_how_to_load_it(tmp_path):
+    """The journeys sit below the engine and do not import it: a plain `locust -f` file that imports shoppers from
+    shopstorm.journeys alone is refused at init (exit 2, shopstorm.locust named), not run without seed or summary."""
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILES / "without_engine.py"), "--headless", "-u", "1",
+               "-t", "5s", "--host", "http://127.0.0.1:9"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=cli_env({}), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "import them from shopstorm.locust" in result.stderr
+    assert "Traceback" not in result.stderr

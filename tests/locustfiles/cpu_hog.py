@@ -5,7 +5,7 @@ It saturates its load process on purpose, so the generator-health warning must a
 
 import time
 
-from shopstorm.journeys import ShopstormUser, journey
+from shopstorm.locust import ShopstormUser, journey
 from shopstorm.targets.webshop import WebshopTarget
 
 

@@ -46,7 +46,7 @@ from shopstorm.audit.invariants import interrupted_audit
 from shopstorm.audit.ledger import LEDGER
 from shopstorm.engine import live, signals
 from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, ExitCode, ShopstormError
-from shopstorm.journeys.base import Mix, ShopstormUser, apply_mix, resolve_mix
+from shopstorm.journeys.base import ENGINE, Mix, ShopstormUser, apply_mix, resolve_mix
 from shopstorm.metrics import samplers
 from shopstorm.metrics.arrivals import PACING, ArrivalSchedule
 from shopstorm.metrics.measurements import MEASUREMENTS
@@ -104,6 +104,7 @@ class Worker:
 
 
 RUN = RunState()
+ENGINE["loaded"] = True  # the journeys let shoppers run: this module's listeners seed them and report
 locust_runners.HEARTBEAT_LIVENESS = max(locust_runners.HEARTBEAT_LIVENESS, HEARTBEAT_LIVENESS)  # read as it is used
 
 

@@ -1,7 +1,7 @@
 """Journeys and mixes, and which shopper class each built-in target runs by default.
 
-Public API for your own journeys: :class:`ShopstormUser`, :func:`journey`, :class:`JourneyFailed`,
-:func:`journey_timer`.
+The journey API (:class:`ShopstormUser`, :func:`journey`, :class:`JourneyFailed`, :func:`journey_timer`); your own
+locustfile imports it from :mod:`shopstorm.locust`, which loads the engine too.
 """
 
 from shopstorm.errors import UsageError
@@ -56,9 +56,3 @@ def shoppers_for(target_name: str, mix: str | None = None) -> Shoppers:
     if mix not in mixes:
         raise UsageError(f"unknown mix {mix!r} for target {target_name} (mixes: {', '.join(mixes)})")
     return mixes[mix]
-
-
-# Any locustfile with shopstorm shoppers imports this package: loading the plugin here registers its Locust
-# listeners (seeding, measurements, ledger, summary) for plain `locust -f` runs too. Last, because the plugin
-# itself imports the journeys above.
-from shopstorm.engine import plugin as _plugin  # noqa: E402, F401

@@ -22,6 +22,7 @@ A *mix* is the weighted set of journeys a shopper picks from, plus the think tim
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from time import perf_counter
 from typing import Any, ClassVar
 
 import gevent
-from locust import between, constant
+from locust import between, constant, events
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import StopUser
 
@@ -41,6 +42,13 @@ from shopstorm.settings import Settings
 from shopstorm.targets.base import Target
 
 JOURNEY_MARK = "shopstorm_journey"
+# Set by the engine when it is imported (shopstorm run, or a locustfile importing shopstorm.locust): its listeners
+# seed the shop and give every shopper class its target.
+ENGINE = {"loaded": False}
+WITHOUT_ENGINE = (
+    "shopstorm: this locustfile's shoppers run without shopstorm's engine (no seeding, no summary): import them "
+    "from shopstorm.locust, e.g. `from shopstorm.locust import ShopstormUser, journey`"
+)
 
 
 @dataclass(frozen=True)
@@ -167,3 +175,13 @@ def apply_mix(user_class: type[ShopstormUser], mix: Mix) -> None:
     user_class.tasks = [by_name[name] for name, weight in mix.weights.items() for _ in range(weight)]
     low, high = mix.think_time
     user_class.wait_time = constant(low) if low == high else between(low, high)
+
+
+@events.init.add_listener
+def _refuse_shoppers_without_the_engine(environment: Any, **_: Any) -> None:
+    """A plain ``locust -f`` locustfile that took its shoppers from :mod:`shopstorm.journeys` alone would run with
+    no seed and no target: say how to load the engine, exit 2, before any load."""
+    shoppers = [cls for cls in environment.user_classes if issubclass(cls, ShopstormUser)]
+    if shoppers and not ENGINE["loaded"]:
+        print(WITHOUT_ENGINE, file=sys.stderr, flush=True)
+        sys.exit(UsageError.exit_code)
