@@ -24,10 +24,10 @@ import stripe
 from checkout_api_client import QUIET_S, STORES, STRIPE_SECRET, TOKEN, WAIT_S, CheckoutClient, eventually
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopstorm.demoshop.checkout_sessions import checkout_products
-from shopstorm.demoshop.jobs import JobQueue, enqueue, jobs
+from shopstorm.demoshop.checkout_api.checkouts import checkout_products
+from shopstorm.demoshop.core.jobs import JobQueue, enqueue, jobs
+from shopstorm.demoshop.core.store import Store, parse_store_url
 from shopstorm.demoshop.process import STRIPE_SECRET_ENV, DemoShopProcess
-from shopstorm.demoshop.store import Store, parse_store_url
 
 BACKLOG = 100
 

@@ -26,9 +26,9 @@ from checkout_api_client import STRIPE_SECRET, TOKEN, CheckoutClient
 from starlette.routing import BaseRoute, Mount, Route
 
 from shopstorm.demoshop.app import build_app
-from shopstorm.demoshop.body_limit import MAX_BODY_BYTES
-from shopstorm.demoshop.faults import FaultSwitches
-from shopstorm.demoshop.store import Store, parse_store_url
+from shopstorm.demoshop.core.body_limit import MAX_BODY_BYTES
+from shopstorm.demoshop.core.faults import FaultSwitches
+from shopstorm.demoshop.core.store import Store, parse_store_url
 
 SEED = 11
 FUZZ_REQUESTS = 2400

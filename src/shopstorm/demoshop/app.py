@@ -1,15 +1,15 @@
-"""Builds the demo shop's Starlette app: mounts each API family, ``/health``, JSON errors, the stall fault.
+"""Builds the demo shop's Starlette app: mounts each API face, ``/health``, JSON errors, the stall fault.
 
-Each API family is a module with its own routes: the webshop benchmark's ``/stock``, ``/payment`` and
-``/orders`` (:mod:`~shopstorm.demoshop.webshop_api`), the HTML storefront and its JSON reads
-(:mod:`~shopstorm.demoshop.storefront`), and the Polar-like checkout API under ``/v1`` with its Stripe intake
-(:mod:`~shopstorm.demoshop.checkout_api`). This module only puts them side by side on one port over one store.
+Each API face is a package with its own routes: the webshop benchmark's ``/stock``, ``/payment`` and
+``/orders`` (:mod:`~shopstorm.demoshop.webshop.api`), the HTML storefront and its JSON reads
+(:mod:`~shopstorm.demoshop.storefront.site`), and the Polar-like checkout API under ``/v1`` with its Stripe intake
+(:mod:`~shopstorm.demoshop.checkout_api.api`). This module only puts them side by side on one port over one store.
 The storefront's routes come first: its ``/orders/<token>/`` page must match before the webshop API's
 ``/orders`` mount, which would answer 404 for any path under it. The ``stall`` fault lives here as ASGI
 middleware because it affects every response, whatever the API: a response ready inside a stall window is held
-until the window ends. Optional basic auth (:mod:`~shopstorm.demoshop.basic_auth`) guards every route but
+until the window ends. Optional basic auth (:mod:`~shopstorm.demoshop.core.basic_auth`) guards every route but
 ``/health`` and the checkout API, which has its own bearer token. Every request body, on every route, is capped
-(:mod:`~shopstorm.demoshop.body_limit`): a larger one is answered 413 and never read whole.
+(:mod:`~shopstorm.demoshop.core.body_limit`): a larger one is answered 413 and never read whole.
 """
 
 from __future__ import annotations
@@ -25,19 +25,19 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shopstorm.demoshop.basic_auth import BasicAuthCredentials, BasicAuthMiddleware
-from shopstorm.demoshop.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
-from shopstorm.demoshop.checkout_api import CheckoutApi
-from shopstorm.demoshop.errors import (
+from shopstorm.demoshop.checkout_api.api import CheckoutApi
+from shopstorm.demoshop.core.basic_auth import BasicAuthCredentials, BasicAuthMiddleware
+from shopstorm.demoshop.core.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
+from shopstorm.demoshop.core.errors import (
     ApiError,
     api_error_response,
     http_error_response,
     internal_error_response,
 )
-from shopstorm.demoshop.faults import FaultSwitches, stall_remaining
-from shopstorm.demoshop.store import Store
-from shopstorm.demoshop.storefront import Storefront
-from shopstorm.demoshop.webshop_api import WEBSHOP_PREFIXES, WebshopAnswers, WebshopApi
+from shopstorm.demoshop.core.faults import FaultSwitches, stall_remaining
+from shopstorm.demoshop.core.store import Store
+from shopstorm.demoshop.storefront.site import Storefront
+from shopstorm.demoshop.webshop.api import WEBSHOP_PREFIXES, WebshopAnswers, WebshopApi
 
 
 class StallMiddleware:

@@ -19,12 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import NoReturn
 
-from shopstorm.demoshop.basic_auth import BasicAuthCredentials, BasicAuthError
-from shopstorm.demoshop.faults import Fault, UnknownFaultError, parse_faults
+from shopstorm.demoshop.core.basic_auth import BasicAuthCredentials, BasicAuthError
+from shopstorm.demoshop.core.faults import Fault, UnknownFaultError, parse_faults
+from shopstorm.demoshop.core.store import StoreUnreachableError, StoreURLError, parse_store_url
 from shopstorm.demoshop.process import API_TOKEN_ENV, STRIPE_SECRET_ENV
 from shopstorm.demoshop.server import ListenError, ShopSettings, bind_socket, serve
-from shopstorm.demoshop.store import StoreUnreachableError, StoreURLError, parse_store_url
-from shopstorm.demoshop.webshop_api import ANSWER_STYLES
+from shopstorm.demoshop.webshop.api import ANSWER_STYLES
 
 EXIT_OK = 0
 EXIT_USAGE = 2

@@ -25,10 +25,10 @@ from pathlib import Path
 import uvicorn
 
 from shopstorm.demoshop.app import build_app
-from shopstorm.demoshop.basic_auth import BasicAuthCredentials
-from shopstorm.demoshop.checkout_api import CheckoutApi
-from shopstorm.demoshop.faults import FaultSwitches
-from shopstorm.demoshop.store import Store, StoreLocation
+from shopstorm.demoshop.checkout_api.api import CheckoutApi
+from shopstorm.demoshop.core.basic_auth import BasicAuthCredentials
+from shopstorm.demoshop.core.faults import FaultSwitches
+from shopstorm.demoshop.core.store import Store, StoreLocation
 
 _BACKLOG = 2048
 _GRACEFUL_SHUTDOWN_S = 3

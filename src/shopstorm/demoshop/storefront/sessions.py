@@ -35,8 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shopstorm.demoshop.catalog import Catalog, Product, product_of
-from shopstorm.demoshop.store import Store, items, metadata
+from shopstorm.demoshop.core.store import Store, items, metadata
+from shopstorm.demoshop.storefront.catalog import Catalog, Product, product_of
 
 COOKIE = "sessionid"
 _COOKIE_MAX_AGE_S = 14 * 24 * 3600  # Django's default session age: two weeks

@@ -1,8 +1,8 @@
 """The storefront's HTML pages: Jinja2 templates compiled once at start-up, and the responses built from them.
 
-Templates live in ``shopstorm/demoshop/templates`` (package data) and are all loaded and compiled when the
-storefront is built, so a request only renders. Every template extends ``base.html`` and receives the request's
-CSRF token as ``csrf_token`` (see :mod:`shopstorm.demoshop.csrf`).
+Templates live in ``shopstorm/demoshop/storefront/templates`` (package data) and are all loaded and compiled
+when the storefront is built, so a request only renders. Every template extends ``base.html`` and receives the request's
+CSRF token as ``csrf_token`` (see :mod:`shopstorm.demoshop.storefront.csrf`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class Pages:
 
     def __init__(self) -> None:
         environment = Environment(
-            loader=PackageLoader("shopstorm.demoshop", "templates"),
+            loader=PackageLoader("shopstorm.demoshop.storefront", "templates"),
             autoescape=True,
             undefined=StrictUndefined,
             trim_blocks=True,

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Row, Select, String, Table, case, func, literal, or_, select
 
-from shopstorm.demoshop.store import Store, items, metadata
+from shopstorm.demoshop.core.store import Store, items, metadata
 
 CATEGORIES = ("shoes", "shirts", "hats", "bags", "socks")
 DEFAULT_SLUG_PREFIX = "item-"

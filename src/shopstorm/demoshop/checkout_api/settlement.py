@@ -1,12 +1,12 @@
 """Settlement of a confirmed checkout: take one unit of stock, create the paid order, emit the webhooks.
 
-Settling runs inside one job's transaction (:mod:`jobs`), from the ``settle`` job a dummy checkout's confirm
-enqueues or from a Stripe ``payment_intent.succeeded`` event (:mod:`stripe_events`). It locks the checkout and
-does nothing unless the checkout is still confirmed, so running it twice settles once. One unit of the product's
-stock is taken with a conditional ``UPDATE`` (never below 0); without stock the checkout fails and
-``checkout.updated`` is emitted. Otherwise the paid order is created, the checkout succeeds with its order id,
-and ``checkout.updated``, ``order.created`` and ``order.paid`` are emitted, all committed together. The
-``stale-status`` fault skips the checkout's own update: the order exists, the checkout stays confirmed.
+Settling runs inside one job's transaction (:mod:`~shopstorm.demoshop.core.jobs`), from the ``settle`` job a dummy
+checkout's confirm enqueues or from a Stripe ``payment_intent.succeeded`` event (:mod:`stripe_events`). It locks the
+checkout and does nothing unless the checkout is still confirmed, so running it twice settles once. One unit of the
+product's stock is taken with a conditional ``UPDATE`` (never below 0); without stock the checkout fails and
+``checkout.updated`` is emitted. Otherwise the paid order is created, the checkout succeeds with its order id, and
+``checkout.updated``, ``order.created`` and ``order.paid`` are emitted, all committed together. The ``stale-status``
+fault skips the checkout's own update: the order exists, the checkout stays confirmed.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from typing import Any
 from sqlalchemy import Row, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopstorm.demoshop.checkout_orders import create_paid_order
-from shopstorm.demoshop.checkout_sessions import (
+from shopstorm.demoshop.checkout_api.checkouts import (
     CONFIRMED,
     FAILED,
     SUCCEEDED,
@@ -27,8 +26,9 @@ from shopstorm.demoshop.checkout_sessions import (
     checkouts,
     lock_checkout,
 )
-from shopstorm.demoshop.faults import FaultSwitches
-from shopstorm.demoshop.webhooks import CHECKOUT_UPDATED, ORDER_CREATED, ORDER_PAID, WebhookEmitter
+from shopstorm.demoshop.checkout_api.orders import create_paid_order
+from shopstorm.demoshop.checkout_api.webhooks import CHECKOUT_UPDATED, ORDER_CREATED, ORDER_PAID, WebhookEmitter
+from shopstorm.demoshop.core.faults import FaultSwitches
 
 
 class Settlement:

@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopstorm.demoshop.balances import take_stock
-from shopstorm.demoshop.errors import ApiError, not_found
-from shopstorm.demoshop.faults import FaultSwitches, lost_update_pause
-from shopstorm.demoshop.orders import lock_order, refuse_paid
-from shopstorm.demoshop.store import Store, items, order_lines, orders, users
+from shopstorm.demoshop.core.balances import take_stock
+from shopstorm.demoshop.core.errors import ApiError, not_found
+from shopstorm.demoshop.core.faults import FaultSwitches, lost_update_pause
+from shopstorm.demoshop.core.store import Store, items, order_lines, orders, users
+from shopstorm.demoshop.webshop.orders import lock_order, refuse_paid
 
 
 async def checkout(store: Store, faults: FaultSwitches, order_id: str) -> dict[str, Any]:

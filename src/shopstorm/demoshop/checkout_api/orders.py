@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Float, Row, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopstorm.demoshop.checkout_sessions import iso_time
-from shopstorm.demoshop.store import Store, metadata
+from shopstorm.demoshop.checkout_api.checkouts import iso_time
+from shopstorm.demoshop.core.store import Store, metadata
 
 PAID = "paid"
 MAX_PAGE_SIZE = 100

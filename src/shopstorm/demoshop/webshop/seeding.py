@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, insert
 
-from shopstorm.demoshop.store import Store, items, order_lines, orders, users
+from shopstorm.demoshop.core.store import Store, items, order_lines, orders, users
 
 # Rows per ``IN (...)`` when clearing seeded orders' lines; below every backend's bound-parameter limit.
 _DELETE_CHUNK = 5000

@@ -19,7 +19,7 @@ import time
 from sqlalchemy import Column, Float, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shopstorm.demoshop.store import Store, metadata
+from shopstorm.demoshop.core.store import Store, metadata
 
 MIN_PASSWORD_LENGTH = 8
 MAX_FIELD_LENGTH = 254

@@ -2,9 +2,9 @@
 
 Its products are the webshop's items (:mod:`catalog`), so seeding ``/stock/batch_init`` stocks the storefront
 too. This module maps the browsing, cart and account pages to handlers; the checkout, payment and order
-confirmation pages are :mod:`storefront_checkout`, the audit's JSON reads are :mod:`storefront_api`. Every GET
-sets the CSRF cookie and every POST is CSRF-checked, because routes are built by :mod:`csrf`. The HTML is a
-contract a load tool parses (class names, ``data-*`` attributes, form ids): change a template only with it.
+confirmation pages are :mod:`checkout`, the audit's JSON reads are :mod:`audit_api`. Every GET sets the CSRF
+cookie and every POST is CSRF-checked, because routes are built by :mod:`csrf`. The HTML is a contract a load
+tool parses (class names, ``data-*`` attributes, form ids): change a template only with it.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from shopstorm.demoshop import accounts, sessions
-from shopstorm.demoshop.catalog import CATEGORIES, Catalog, category_name
-from shopstorm.demoshop.csrf import Form, form_route, page_route
-from shopstorm.demoshop.faults import FaultSwitches
-from shopstorm.demoshop.pages import Pages, redirect
-from shopstorm.demoshop.store import Store
-from shopstorm.demoshop.storefront_api import StorefrontApi
-from shopstorm.demoshop.storefront_checkout import CheckoutPages
+from shopstorm.demoshop.core.faults import FaultSwitches
+from shopstorm.demoshop.core.store import Store
+from shopstorm.demoshop.storefront import accounts, sessions
+from shopstorm.demoshop.storefront.audit_api import StorefrontApi
+from shopstorm.demoshop.storefront.catalog import CATEGORIES, Catalog, category_name
+from shopstorm.demoshop.storefront.checkout import CheckoutPages
+from shopstorm.demoshop.storefront.csrf import Form, form_route, page_route
+from shopstorm.demoshop.storefront.pages import Pages, redirect
 
 # One add-to-cart may add at most this many units.
 MAX_QUANTITY = 1000

@@ -16,16 +16,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from shopstorm.demoshop import purchases, sessions
-from shopstorm.demoshop.accounts import INVALID_EMAIL, MAX_FIELD_LENGTH, is_valid_email, normalize_email
-from shopstorm.demoshop.catalog import Catalog
-from shopstorm.demoshop.csrf import Form, form_route, page_route
-from shopstorm.demoshop.errors import ApiError
-from shopstorm.demoshop.faults import FaultSwitches
-from shopstorm.demoshop.pages import Pages, redirect
-from shopstorm.demoshop.purchases import CHARGE_STATUSES, FULLY_CHARGED, SHIPPING_PRICES, PaymentOutcome
-from shopstorm.demoshop.sessions import CartLine, ShopperSession
-from shopstorm.demoshop.store import Store
+from shopstorm.demoshop.core.errors import ApiError
+from shopstorm.demoshop.core.faults import FaultSwitches
+from shopstorm.demoshop.core.store import Store
+from shopstorm.demoshop.storefront import purchases, sessions
+from shopstorm.demoshop.storefront.accounts import INVALID_EMAIL, MAX_FIELD_LENGTH, is_valid_email, normalize_email
+from shopstorm.demoshop.storefront.catalog import Catalog
+from shopstorm.demoshop.storefront.csrf import Form, form_route, page_route
+from shopstorm.demoshop.storefront.pages import Pages, redirect
+from shopstorm.demoshop.storefront.purchases import CHARGE_STATUSES, FULLY_CHARGED, SHIPPING_PRICES, PaymentOutcome
+from shopstorm.demoshop.storefront.sessions import CartLine, ShopperSession
 
 COUNTRIES = {
     "US": "United States",

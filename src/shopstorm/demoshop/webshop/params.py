@@ -2,7 +2,7 @@
 
 Routes declare every parameter as a plain string so that ``/stock/add/1/abc`` reaches a handler instead of
 falling through to a bare 404. These functions turn a raw value into an int or an id, or raise an
-:class:`~shopstorm.demoshop.errors.ApiError`: 400 for a malformed, negative, zero or oversized number,
+:class:`~shopstorm.demoshop.core.errors.ApiError`: 400 for a malformed, negative, zero or oversized number,
 404 for an id that cannot exist in the store (so it is reported like any unknown id).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from shopstorm.demoshop.errors import ApiError
+from shopstorm.demoshop.core.errors import ApiError
 
 # A single path parameter (amount, price, count) may not exceed this; stored sums stay far from overflow.
 MAX_PARAMETER = 10**9

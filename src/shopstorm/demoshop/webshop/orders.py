@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopstorm.demoshop.errors import ApiError, not_found
-from shopstorm.demoshop.store import MAX_BALANCE, Store, items, order_lines, orders, users
+from shopstorm.demoshop.core.errors import ApiError, not_found
+from shopstorm.demoshop.core.store import MAX_BALANCE, Store, items, order_lines, orders, users
 
 
 async def create_order(store: Store, user_id: str) -> str:

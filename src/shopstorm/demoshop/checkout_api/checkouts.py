@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, ColumnElement, Float, Row, String, Table, Text, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopstorm.demoshop.errors import TypedApiError, field_error, resource_not_found
-from shopstorm.demoshop.jobs import enqueue
-from shopstorm.demoshop.store import Store, metadata
+from shopstorm.demoshop.core.errors import TypedApiError, field_error, resource_not_found
+from shopstorm.demoshop.core.jobs import enqueue
+from shopstorm.demoshop.core.store import Store, metadata
 
 SETTLE_JOB = "settle"
 CURRENCY = "usd"

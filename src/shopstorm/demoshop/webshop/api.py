@@ -1,9 +1,9 @@
 """The webshop API: the three services ``/stock``, ``/payment`` and ``/orders`` of the webshop benchmark.
 
 This module maps each route to a handler that validates its path parameters (:mod:`params`), calls the store
-work (:mod:`seeding`, :mod:`balances`, :mod:`orders`, :mod:`checkout`) and shapes the answer. Ids are strings;
-new ids are uuid4 hex. Another API family of the demo shop is another module like this one, mounted by
-:mod:`shopstorm.demoshop.app`.
+work (:mod:`seeding`, :mod:`~shopstorm.demoshop.core.balances`, :mod:`orders`, :mod:`checkout`) and shapes the
+answer. Ids are strings; new ids are uuid4 hex. Another API face of the demo shop is another package like this
+one, mounted by :mod:`shopstorm.demoshop.app`.
 
 Two answer styles (``shopstorm shop --webshop-answers``):
 
@@ -28,10 +28,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from shopstorm.demoshop import balances, checkout, orders, params, seeding
-from shopstorm.demoshop.errors import ApiError, flask_error_page, not_found
-from shopstorm.demoshop.faults import FaultSwitches
-from shopstorm.demoshop.store import Store, items, users
+from shopstorm.demoshop.core import balances
+from shopstorm.demoshop.core.errors import ApiError, flask_error_page, not_found
+from shopstorm.demoshop.core.faults import FaultSwitches
+from shopstorm.demoshop.core.store import Store, items, users
+from shopstorm.demoshop.webshop import checkout, orders, params, seeding
 
 WebshopAnswers = Literal["reference", "json"]
 ANSWER_STYLES: tuple[WebshopAnswers, ...] = ("reference", "json")

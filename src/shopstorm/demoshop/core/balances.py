@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopstorm.demoshop.errors import ApiError, not_found
-from shopstorm.demoshop.faults import FaultSwitches, lost_update_pause
-from shopstorm.demoshop.store import MAX_BALANCE, Store, items, users
+from shopstorm.demoshop.core.errors import ApiError, not_found
+from shopstorm.demoshop.core.faults import FaultSwitches, lost_update_pause
+from shopstorm.demoshop.core.store import MAX_BALANCE, Store, items, users
 
 
 @dataclass(frozen=True)

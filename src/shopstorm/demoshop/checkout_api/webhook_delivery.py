@@ -24,8 +24,15 @@ import httpx
 from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook
 
-from shopstorm.demoshop.store import Store
-from shopstorm.demoshop.webhooks import CANCELLED, DELIVERED, FAILED, PENDING, webhook_deliveries, webhook_endpoints
+from shopstorm.demoshop.checkout_api.webhooks import (
+    CANCELLED,
+    DELIVERED,
+    FAILED,
+    PENDING,
+    webhook_deliveries,
+    webhook_endpoints,
+)
+from shopstorm.demoshop.core.store import Store
 
 CONCURRENCY = 16
 TIMEOUT_S = 5.0

@@ -6,7 +6,7 @@ An endpoint is a URL, the event types it subscribes to (:data:`EVENT_TYPES`) and
 of, so an event exists exactly when its change committed. Each row has its own webhook id (``msg_`` + uuid4 hex),
 kept across retries, and the body frozen at emit time; :mod:`webhook_delivery` sends it. Deleting an endpoint
 cancels its pending deliveries. Two faults bend ``order.paid`` here: ``webhook-drop`` drops one event in
-:data:`~shopstorm.demoshop.faults.WEBHOOK_DROP_EVERY`, ``webhook-dup`` emits every one twice.
+:data:`~shopstorm.demoshop.core.faults.WEBHOOK_DROP_EVERY`, ``webhook-dup`` emits every one twice.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopstorm.demoshop.checkout_sessions import iso_time
-from shopstorm.demoshop.errors import resource_not_found
-from shopstorm.demoshop.faults import WEBHOOK_DROP_EVERY, FaultSwitches
-from shopstorm.demoshop.store import Store, metadata
+from shopstorm.demoshop.checkout_api.checkouts import iso_time
+from shopstorm.demoshop.core.errors import resource_not_found
+from shopstorm.demoshop.core.faults import WEBHOOK_DROP_EVERY, FaultSwitches
+from shopstorm.demoshop.core.store import Store, metadata
 
 CHECKOUT_UPDATED = "checkout.updated"
 ORDER_CREATED = "order.created"

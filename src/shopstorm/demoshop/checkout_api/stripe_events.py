@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import Column, Float, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopstorm.demoshop.checkout_sessions import CONFIRMED, checkouts, lock_checkout
-from shopstorm.demoshop.errors import TypedApiError
-from shopstorm.demoshop.jobs import enqueue
-from shopstorm.demoshop.json_input import parse_json
-from shopstorm.demoshop.settlement import Settlement
-from shopstorm.demoshop.store import Store, metadata
+from shopstorm.demoshop.checkout_api.checkouts import CONFIRMED, checkouts, lock_checkout
+from shopstorm.demoshop.checkout_api.settlement import Settlement
+from shopstorm.demoshop.core.errors import TypedApiError
+from shopstorm.demoshop.core.jobs import enqueue
+from shopstorm.demoshop.core.json_input import parse_json
+from shopstorm.demoshop.core.store import Store, metadata
 
 STRIPE_EVENT_JOB = "stripe_event"
 PAYMENT_SUCCEEDED = "payment_intent.succeeded"

@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from shopstorm.demoshop import purchases
-from shopstorm.demoshop.accounts import customers, normalize_email
-from shopstorm.demoshop.errors import not_found
-from shopstorm.demoshop.store import Store
+from shopstorm.demoshop.core.errors import not_found
+from shopstorm.demoshop.core.store import Store
+from shopstorm.demoshop.storefront import purchases
+from shopstorm.demoshop.storefront.accounts import customers, normalize_email
 
 
 class StorefrontApi:

@@ -34,10 +34,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopstorm.demoshop import sessions
-from shopstorm.demoshop.balances import take_stock
-from shopstorm.demoshop.catalog import Catalog
-from shopstorm.demoshop.store import Store, metadata
+from shopstorm.demoshop.core.balances import take_stock
+from shopstorm.demoshop.core.store import Store, metadata
+from shopstorm.demoshop.storefront import sessions
+from shopstorm.demoshop.storefront.catalog import Catalog
 
 SHIPPING_PRICES = {"standard": 0, "express": 5}
 FULLY_CHARGED = "fully-charged"

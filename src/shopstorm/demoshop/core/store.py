@@ -4,9 +4,9 @@ A store URL (``sqlite:///path.db`` or ``postgresql://user@host:port/db``) is par
 :class:`StoreLocation`, mapped to an async driver (aiosqlite, psycopg) and described without its password.
 :class:`Store` owns the one engine of the process, creates the schema and tables at start-up (idempotent),
 and hands out read connections and write transactions. The storefront's tables are declared on the same
-:data:`metadata` by their own modules (:mod:`catalog`, :mod:`sessions`, :mod:`accounts`, :mod:`purchases`), and
-so are the checkout API's (:mod:`checkout_sessions`, :mod:`checkout_orders`, :mod:`jobs`, :mod:`webhooks`,
-:mod:`stripe_events`); the app imports them all before the store is prepared. On PostgreSQL, correctness comes
+:data:`metadata` by their own modules (``storefront/``: ``catalog``, ``sessions``, ``accounts``, ``purchases``),
+and so are the checkout API's (``checkout_api/``: ``checkouts``, ``orders``, ``webhooks``, ``stripe_events``) and
+the job queue's (:mod:`jobs`); the app imports them all before the store is prepared. On PostgreSQL, correctness comes
 from row locks and conditional updates in the handlers; on SQLite, write transactions are serialised in-process
 by one :class:`asyncio.Lock` (WAL mode lets reads run beside them), so concurrent writers never meet SQLITE_BUSY.
 """

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, ColumnElement, Float, Index, String, Table, Text, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shopstorm.demoshop.store import Store, metadata
+from shopstorm.demoshop.core.store import Store, metadata
 
 QUEUED = "queued"
 DONE = "done"

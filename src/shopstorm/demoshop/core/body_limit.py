@@ -15,7 +15,7 @@ import sys
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shopstorm.demoshop.errors import flask_error_page
+from shopstorm.demoshop.core.errors import flask_error_page
 
 MAX_BODY_BYTES = 1024 * 1024
 _CLOSE = {"connection": "close"}

@@ -14,12 +14,12 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from shopstorm.demoshop.checkout_orders import MAX_PAGE_SIZE
-from shopstorm.demoshop.checkout_sessions import CUSTOMER_FIELDS, PAYMENT_PROCESSORS
-from shopstorm.demoshop.errors import request_validation_error
-from shopstorm.demoshop.json_input import parse_json
-from shopstorm.demoshop.store import MAX_BALANCE
-from shopstorm.demoshop.webhooks import EVENT_TYPES, is_valid_secret
+from shopstorm.demoshop.checkout_api.checkouts import CUSTOMER_FIELDS, PAYMENT_PROCESSORS
+from shopstorm.demoshop.checkout_api.orders import MAX_PAGE_SIZE
+from shopstorm.demoshop.checkout_api.webhooks import EVENT_TYPES, is_valid_secret
+from shopstorm.demoshop.core.errors import request_validation_error
+from shopstorm.demoshop.core.json_input import parse_json
+from shopstorm.demoshop.core.store import MAX_BALANCE
 
 MAX_TEXT_LENGTH = 1000
 MAX_ID_LENGTH = 200
@@ -28,7 +28,7 @@ _MISSING = object()
 
 async def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
     """The request's JSON object; an empty body is ``{}`` when ``optional``. 422 for anything else, including
-    JSON that only Python's lenient parser reads (:mod:`~shopstorm.demoshop.json_input`)."""
+    JSON that only Python's lenient parser reads (:mod:`~shopstorm.demoshop.core.json_input`)."""
     raw = await request.body()
     if optional and not raw.strip():
         return {}

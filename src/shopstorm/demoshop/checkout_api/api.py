@@ -1,12 +1,12 @@
 """The checkout API: a Polar-like ``/v1`` API of products, client checkouts, orders and webhook endpoints.
 
-This module maps each route to a handler that validates the request (:mod:`checkout_api_bodies`), calls the
-store work (:mod:`checkout_sessions`, :mod:`checkout_orders`, :mod:`webhooks`, :mod:`stripe_events`) and
-answers JSON, errors as ``{"error": <Type>, "detail": ...}``. Every route but the Stripe intake needs the shop's
-bearer token (:mod:`bearer_auth`). Payment happens after the answer: confirming a checkout leaves it
-``confirmed``, and the shop's background work settles it, in two tasks that :meth:`CheckoutApi.running` keeps
-alive while the shop serves: the job worker (:mod:`jobs`, running :mod:`settlement` and Stripe events) and the
-webhook sender (:mod:`webhook_delivery`).
+This module maps each route to a handler that validates the request (:mod:`bodies`), calls the store work
+(:mod:`checkouts`, :mod:`orders`, :mod:`webhooks`, :mod:`stripe_events`) and answers JSON, errors as
+``{"error": <Type>, "detail": ...}``. Every route but the Stripe intake needs the shop's bearer token
+(:mod:`bearer_auth`). Payment happens after the answer: confirming a checkout leaves it ``confirmed``, and the
+shop's background work settles it, in two tasks that :meth:`CheckoutApi.running` keeps alive while the shop
+serves: the job worker (:mod:`~shopstorm.demoshop.core.jobs`, running :mod:`settlement` and Stripe events) and
+the webhook sender (:mod:`webhook_delivery`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from shopstorm.demoshop import checkout_orders, checkout_sessions, stripe_events, webhooks
-from shopstorm.demoshop.bearer_auth import BearerAuthMiddleware
-from shopstorm.demoshop.checkout_api_bodies import (
+from shopstorm.demoshop.checkout_api import checkouts, orders, stripe_events, webhooks
+from shopstorm.demoshop.checkout_api.bearer_auth import BearerAuthMiddleware
+from shopstorm.demoshop.checkout_api.bodies import (
     MAX_ID_LENGTH,
     customer_changes,
     endpoint_fields,
@@ -31,12 +31,12 @@ from shopstorm.demoshop.checkout_api_bodies import (
     order_query,
     product_fields,
 )
-from shopstorm.demoshop.errors import resource_not_found
-from shopstorm.demoshop.faults import SLOW_WORKER_DELAY_S, FaultSwitches
-from shopstorm.demoshop.jobs import JobQueue
-from shopstorm.demoshop.settlement import Settlement
-from shopstorm.demoshop.store import Store
-from shopstorm.demoshop.webhook_delivery import WebhookSender
+from shopstorm.demoshop.checkout_api.settlement import Settlement
+from shopstorm.demoshop.checkout_api.webhook_delivery import WebhookSender
+from shopstorm.demoshop.core.errors import resource_not_found
+from shopstorm.demoshop.core.faults import SLOW_WORKER_DELAY_S, FaultSwitches
+from shopstorm.demoshop.core.jobs import JobQueue
+from shopstorm.demoshop.core.store import Store
 
 STRIPE_WEBHOOK_PATH = "/v1/integrations/stripe/webhook"
 
@@ -55,7 +55,7 @@ class CheckoutApi:
         self.jobs = JobQueue(
             store,
             {
-                checkout_sessions.SETTLE_JOB: settlement.settle_job,
+                checkouts.SETTLE_JOB: settlement.settle_job,
                 stripe_events.STRIPE_EVENT_JOB: stripe_events.StripeEventJobs(settlement).run,
             },
             delay_s=SLOW_WORKER_DELAY_S if faults.slow_worker else 0.0,
@@ -100,32 +100,32 @@ class CheckoutApi:
 
     async def create_product(self, request: Request) -> JSONResponse:
         name, price_amount, stock = product_fields(await json_body(request))
-        return JSONResponse(await checkout_sessions.create_product(self.store, name, price_amount, stock), 201)
+        return JSONResponse(await checkouts.create_product(self.store, name, price_amount, stock), 201)
 
     async def get_product(self, request: Request) -> JSONResponse:
         product_id = _path_key(request, "product_id", "product")
-        return JSONResponse(await checkout_sessions.find_product(self.store, product_id))
+        return JSONResponse(await checkouts.find_product(self.store, product_id))
 
     # --- checkouts ---------------------------------------------------------------------------------------
 
     async def create_checkout(self, request: Request) -> JSONResponse:
         product_id, customer_email, processor = new_checkout_fields(await json_body(request))
-        checkout = await checkout_sessions.create_checkout(self.store, product_id, customer_email, processor)
+        checkout = await checkouts.create_checkout(self.store, product_id, customer_email, processor)
         return JSONResponse(checkout, 201)
 
     async def get_checkout(self, request: Request) -> JSONResponse:
         client_secret = _path_key(request, "client_secret", "checkout")
-        return JSONResponse(await checkout_sessions.find_checkout(self.store, client_secret))
+        return JSONResponse(await checkouts.find_checkout(self.store, client_secret))
 
     async def update_checkout(self, request: Request) -> JSONResponse:
         client_secret = _path_key(request, "client_secret", "checkout")
         changes = customer_changes(await json_body(request))
-        return JSONResponse(await checkout_sessions.update_checkout(self.store, client_secret, changes))
+        return JSONResponse(await checkouts.update_checkout(self.store, client_secret, changes))
 
     async def confirm_checkout(self, request: Request) -> JSONResponse:
         client_secret = _path_key(request, "client_secret", "checkout")
         changes = customer_changes(await json_body(request, optional=True))
-        checkout = await checkout_sessions.confirm_checkout(self.store, client_secret, changes)
+        checkout = await checkouts.confirm_checkout(self.store, client_secret, changes)
         self.jobs.wake()
         return JSONResponse(checkout)
 
@@ -133,7 +133,7 @@ class CheckoutApi:
 
     async def list_orders(self, request: Request) -> JSONResponse:
         checkout_id, product_id, page, limit = order_query(request.query_params)
-        return JSONResponse(await checkout_orders.list_orders(self.store, checkout_id, product_id, page, limit))
+        return JSONResponse(await orders.list_orders(self.store, checkout_id, product_id, page, limit))
 
     # --- webhooks ----------------------------------------------------------------------------------------
 
