@@ -47,7 +47,8 @@ JOURNEY_MARK = "shopstorm_journey"
 ENGINE = {"loaded": False}
 WITHOUT_ENGINE = (
     "shopstorm: this locustfile's shoppers run without shopstorm's engine (no seeding, no summary): import them "
-    "from shopstorm.locust, e.g. `from shopstorm.locust import ShopstormUser, journey` (or add `import shopstorm.locust`)"
+    "from shopstorm.locust, e.g. `from shopstorm.locust import ShopstormUser, journey`, or add "
+    "`import shopstorm.locust`"
 )
 
 
