@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -48,6 +49,15 @@ def whole_number(body: Any, key: str) -> int:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One answer as :meth:`AdminSession.fetch` read it."""
+
+    reply: Reply
+    text: str | None
+    url: str  # where the answer came from, after redirects
 
 
 class AdminSession:
@@ -89,18 +99,24 @@ class AdminSession:
     def read(self, method: str, url: str, **kwargs: Any) -> Reply:
         """One call, classified; never raises. The body is read up to ``max_body`` bytes: a larger answer is an
         unknown outcome ("answer larger than …"), not gigabytes in memory."""
+        return self.fetch(method, url, **kwargs).reply
+
+    def fetch(self, method: str, url: str, **kwargs: Any) -> Fetched:
+        """One call as :meth:`read` makes it, with the answer's text (None when there was none, or it was over
+        ``max_body``) and the URL it came from after redirects, for a page whose links resolve against it."""
         try:
             with self.session.request(method, url, timeout=TIMEOUT, stream=True, **kwargs) as response:
                 chunks, size = [], 0
                 for chunk in response.iter_content(READ_CHUNK):
                     size += len(chunk)
                     if size > self.max_body:
-                        return classify(response.status_code, None, AnswerTooLarge(self.max_body))
+                        too_large = classify(response.status_code, None, AnswerTooLarge(self.max_body))
+                        return Fetched(too_large, None, response.url)
                     chunks.append(chunk)
                 text = decode(b"".join(chunks), response.headers.get("content-type"))
         except requests.RequestException as error:
-            return Reply(0, "unknown", None, f"connection error: {plain_error(error)}")
-        return classify(response.status_code, text, None)
+            return Fetched(Reply(0, "unknown", None, f"connection error: {plain_error(error)}"), None, url)
+        return Fetched(classify(response.status_code, text, None), text, response.url)
 
     def send(self, method: str, url: str, name: str, *, missing_ok: bool = False, **kwargs: Any) -> Reply:
         """One seeding call: anything but ok (or a missing endpoint, when allowed) stops the run (exit 4)."""
@@ -108,10 +124,15 @@ class AdminSession:
         if reply.outcome == "ok" or (missing_ok and reply.status in (404, 405)):
             return reply
         if reply.status == 0:
-            raise TargetUnreachable(f"cannot reach the shop: {method} {url}: {reply.detail.split(': ', 1)[-1]}")
+            raise self.unreachable(method, url, reply)
         if reply.status == 401:
             raise TargetUnreachable(f"the shop refused {method} {name}: HTTP 401 (check the credentials or token)")
         raise TargetUnreachable(f"the shop refused {method} {name}: {reply.detail}")
+
+    @staticmethod
+    def unreachable(method: str, url: str, reply: Reply) -> TargetUnreachable:
+        """The seed's one line for a call that got no answer (``reply.status`` 0): exit code 4."""
+        return TargetUnreachable(f"cannot reach the shop: {method} {url}: {reply.detail.split(': ', 1)[-1]}")
 
     @staticmethod
     def field(reply: Reply, key: str, call: str) -> str:

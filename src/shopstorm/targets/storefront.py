@@ -4,7 +4,8 @@ the Saleor storefront workshop), driven page by page like a person with a browse
 Seeding discovers the catalogue by crawling: home → category pages → product pages (item id, price and stock from
 the product page). Where the shop also offers the webshop API's ``batch_init`` (the demo shop does), it first stocks
 ``--seed-items`` products through it. Optional HTTP basic auth (``--basic-auth user:pass``) is sent on every
-request.
+request. Seeding and the audit's reads go through :class:`~shopstorm.targets.admin_http.AdminSession`, with its
+timeouts and ``--max-body``, as every target's do.
 
 With ``--audit``, every order placed and every payment is written to the ledger with what the shopper was shown
 (``ok`` only when the confirmation page said paid). After the load the audit re-reads the seeded product pages
@@ -25,7 +26,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import gevent
-import requests
 
 from shopstorm.audit.ledger import LEDGER, STOPPED
 from shopstorm.audit.state import Baseline, ItemState, OrderState, ShopState
@@ -35,6 +35,7 @@ from shopstorm.settings import Settings
 from shopstorm.targets.admin_http import AdminSession, whole_number
 from shopstorm.targets.base import Target
 from shopstorm.targets.pages import Browser, Page, path_templates
+from shopstorm.targets.webshop_paths import STOCK_BATCH_INIT
 
 MAX_PRODUCTS = 200
 
@@ -182,44 +183,47 @@ class StorefrontTarget(Target):
     def base_url(self) -> str:
         return str(self.settings.host)
 
-    def _admin(self) -> requests.Session:
-        session = requests.Session()
-        session.auth = self.auth
-        return session
+    def _admin(self) -> AdminSession:
+        return AdminSession(auth=self.auth, max_body=self.settings.max_body)
 
-    def _get(self, session: requests.Session, path: str) -> Page:
+    def _get(self, admin: AdminSession, path: str) -> Page:
+        """A page the seed reads: anything but a 200 stops the run (exit 4)."""
         url = urljoin(self.base_url + "/", path.lstrip("/"))
-        try:
-            response = session.get(url, timeout=(3.0, 10.0))
-        except requests.RequestException as error:
-            raise TargetUnreachable(f"cannot reach the shop: GET {url}: {type(error).__name__}") from None
-        if response.status_code == 401:
+        fetched = admin.fetch("GET", url)
+        status = fetched.reply.status
+        if status == 0:
+            raise admin.unreachable("GET", url, fetched.reply)
+        if status == 401:
             raise TargetUnreachable(f"the shop wants credentials: GET {path} answered 401 (use --basic-auth)")
-        if response.status_code != 200:
-            raise TargetUnreachable(f"the shop refused GET {path}: HTTP {response.status_code}")
-        return Page(response.url, response.status_code, response.text)
+        if status != 200:
+            raise TargetUnreachable(f"the shop refused GET {path}: HTTP {status}")
+        if fetched.text is None:
+            raise TargetUnreachable(f"the shop's GET {path} cannot be read: {fetched.reply.detail}")
+        return Page(fetched.url, status, fetched.text)
 
     def seed(self) -> dict[str, Any]:
-        settings, session = self.settings, self._admin()
+        settings, admin = self.settings, self._admin()
         mode = "crawl"
         if settings.seed_mode in ("auto", "batch"):
-            url = f"{self.base_url}/stock/batch_init/{settings.seed_items}/{settings.seed_stock}/{settings.seed_price}"
-            try:
-                stocked = session.post(url, timeout=(3.0, 10.0)).status_code == 200
-            except requests.RequestException as error:
-                raise TargetUnreachable(f"cannot reach the shop: POST {url}: {type(error).__name__}") from None
+            stock_url = f"{self.base_url}/{STOCK_BATCH_INIT.service}"
+            url = STOCK_BATCH_INIT.url(stock_url, n=settings.seed_items, stock=settings.seed_stock,
+                                       price=settings.seed_price)  # fmt: skip
+            reply = admin.read("POST", url)
+            if reply.status == 0:
+                raise admin.unreachable("POST", url, reply)
+            stocked = reply.status == 200
             mode = "batch" if stocked else mode
             if not stocked and settings.seed_mode == "batch":
                 raise TargetUnreachable("the shop has no /stock/batch_init endpoint (use --seed-mode create)")
-        home = self._get(session, "/")
+        home = self._get(admin, "/")
         category_paths = [urlsplit(link).path for link in home.links(self.selectors.category_link)]
         product_paths = {urlsplit(link).path for link in home.links(self.selectors.product_link)}
         for path in category_paths:
-            listed = self._get(session, path).links(self.selectors.product_link)
+            listed = self._get(admin, path).links(self.selectors.product_link)
             product_paths |= {urlsplit(link).path for link in listed}
         products = []
         for path in sorted(product_paths)[:MAX_PRODUCTS]:
-            page = self._get(session, path)
+            page = self._get(admin, path)
             name = page.all("h1")
             item_ids = page.all(self.selectors.item_id)
             products.append({
@@ -241,20 +245,13 @@ class StorefrontTarget(Target):
 
     def read_state(self, entries: Iterable[Any]) -> ShopState:
         """Re-read the seeded product pages for their stock, and every order the ledger names."""
-        state, admin = ShopState(), AdminSession(auth=self.auth, max_body=self.settings.max_body)
+        state, admin = ShopState(), self._admin()
         tokens = sorted({entry.entity for entry in entries if entry.kind in ("order", "checkout")})
 
         def read_product(product: dict[str, Any]) -> None:
-            url = urljoin(self.base_url + "/", product["path"].lstrip("/"))
-            try:
-                response = admin.session.get(url, timeout=(3.0, 10.0))
-            except requests.RequestException as error:
-                state.unreadable["item", product["item_id"]] = f"connection error: {type(error).__name__}"
-                return
-            reply = Reply(response.status_code, "ok" if response.status_code == 200 else "unknown", None,
-                          f"HTTP {response.status_code}")  # fmt: skip
-            page = Page(response.url, response.status_code, response.text)
-            admin.keep(state, "item", product["item_id"], reply, lambda _: _product_state(page, self.selectors))
+            fetched = admin.fetch("GET", urljoin(self.base_url + "/", product["path"].lstrip("/")))
+            page = Page(fetched.url, fetched.reply.status, fetched.text or "")
+            admin.keep(state, "item", product["item_id"], fetched.reply, lambda _: _product_state(page, self.selectors))
 
         def read_order(token: str) -> None:
             reply = admin.read("GET", urljoin(self.base_url + "/", self.order_state_path.format(token=token)))

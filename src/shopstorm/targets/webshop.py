@@ -25,6 +25,17 @@ from shopstorm.setting_values import parse_base_url
 from shopstorm.settings import Settings
 from shopstorm.targets.base import Target, call
 from shopstorm.targets.webshop_admin import WebshopAdmin
+from shopstorm.targets.webshop_paths import (
+    ORDERS_ADD_ITEM,
+    ORDERS_CHECKOUT,
+    ORDERS_CREATE,
+    ORDERS_REMOVE_ITEM,
+    PAYMENT_ADD_FUNDS,
+    PAYMENT_CREATE_USER,
+    STOCK_ADD,
+    STOCK_CREATE_ITEM,
+    STOCK_FIND,
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,8 @@ class WebshopEndpoints:
 class WebshopShopper:
     """One shopper's calls to the webshop API, through that shopper's Locust session.
 
-    Each method is one journey step: it names its request with a template (``/orders/checkout/[order_id]``)
+    Each method is one journey step: it names its request with its path's template (``/orders/checkout/[order_id]``,
+    :mod:`~shopstorm.targets.webshop_paths`)
     and raises :class:`~shopstorm.replies.JourneyFailed` unless the shop answers as expected. The status
     decides; only the create calls read their answer (the new id). Every call that creates an entity, changes an
     order's lines or moves stock or money is written to the ledger with what the shopper was told, also when the
@@ -85,8 +97,8 @@ class WebshopShopper:
 
     def create_item(self, price: int) -> str:
         reply = call(
-            self.http, "POST", f"{self.urls.stock_url}/item/create/{price}",
-            name="/stock/item/create/[price]", step="create item", need=("item_id",),
+            self.http, "POST", STOCK_CREATE_ITEM.url(self.urls.stock_url, price=price),
+            name=STOCK_CREATE_ITEM.name, step="create item", need=("item_id",),
         )  # fmt: skip
         item_id = str(reply.field("item_id"))
         LEDGER.record("item", item_id, "", price, "ok", reply.detail)
@@ -94,14 +106,14 @@ class WebshopShopper:
 
     def add_stock(self, item_id: str, amount: int) -> Reply:
         return LEDGER.recorded("stock", item_id, "", amount, lambda: call(
-            self.http, "POST", f"{self.urls.stock_url}/add/{item_id}/{amount}",
-            name="/stock/add/[item_id]/[amount]", step="add stock",
+            self.http, "POST", STOCK_ADD.url(self.urls.stock_url, item_id=item_id, amount=amount),
+            name=STOCK_ADD.name, step="add stock",
         ))  # fmt: skip
 
     def create_user(self) -> str:
         reply = call(
-            self.http, "POST", f"{self.urls.payment_url}/create_user",
-            name="/payment/create_user", step="create user", need=("user_id",),
+            self.http, "POST", PAYMENT_CREATE_USER.url(self.urls.payment_url),
+            name=PAYMENT_CREATE_USER.name, step="create user", need=("user_id",),
         )  # fmt: skip
         user_id = str(reply.field("user_id"))
         LEDGER.record("user", user_id, "", 0, "ok", reply.detail)
@@ -109,29 +121,29 @@ class WebshopShopper:
 
     def add_funds(self, user_id: str, amount: int) -> Reply:
         return LEDGER.recorded("funds", user_id, "", amount, lambda: call(
-            self.http, "POST", f"{self.urls.payment_url}/add_funds/{user_id}/{amount}",
-            name="/payment/add_funds/[user_id]/[amount]", step="add funds",
+            self.http, "POST", PAYMENT_ADD_FUNDS.url(self.urls.payment_url, user_id=user_id, amount=amount),
+            name=PAYMENT_ADD_FUNDS.name, step="add funds",
         ))  # fmt: skip
 
     def create_order(self, user_id: str) -> str:
         reply = call(
-            self.http, "POST", f"{self.urls.order_url}/create/{user_id}",
-            name="/orders/create/[user_id]", step="create order", need=("order_id",),
+            self.http, "POST", ORDERS_CREATE.url(self.urls.order_url, user_id=user_id),
+            name=ORDERS_CREATE.name, step="create order", need=("order_id",),
         )  # fmt: skip
         order_id = str(reply.field("order_id"))
         LEDGER.record("order", order_id, user_id, 0, "ok", reply.detail)
         return order_id
 
     def add_item(self, order_id: str, item_id: str, quantity: int = 1) -> Reply:
+        url = ORDERS_ADD_ITEM.url(self.urls.order_url, order_id=order_id, item_id=item_id, quantity=quantity)
         return LEDGER.recorded("line", order_id, item_id, quantity, lambda: call(
-            self.http, "POST", f"{self.urls.order_url}/addItem/{order_id}/{item_id}/{quantity}",
-            name="/orders/addItem/[order_id]/[item_id]/[quantity]", step="add item to order",
+            self.http, "POST", url, name=ORDERS_ADD_ITEM.name, step="add item to order",
         ))  # fmt: skip
 
     def remove_item(self, order_id: str, item_id: str) -> Reply:
         return LEDGER.recorded("unline", order_id, item_id, 0, lambda: call(
-            self.http, "DELETE", f"{self.urls.order_url}/removeItem/{order_id}/{item_id}",
-            name="/orders/removeItem/[order_id]/[item_id]", step="remove item from order",
+            self.http, "DELETE", ORDERS_REMOVE_ITEM.url(self.urls.order_url, order_id=order_id, item_id=item_id),
+            name=ORDERS_REMOVE_ITEM.name, step="remove item from order",
         ))  # fmt: skip
 
     def checkout(
@@ -143,14 +155,14 @@ class WebshopShopper:
         expect_reason: str | None = None,
     ) -> Reply:
         return LEDGER.recorded("checkout", order_id, user_id, 0, lambda: call(
-            self.http, "POST", f"{self.urls.order_url}/checkout/{order_id}",
-            name="/orders/checkout/[order_id]", step="checkout", expect=expect, expect_reason=expect_reason,
+            self.http, "POST", ORDERS_CHECKOUT.url(self.urls.order_url, order_id=order_id),
+            name=ORDERS_CHECKOUT.name, step="checkout", expect=expect, expect_reason=expect_reason,
         ))  # fmt: skip
 
     def find_item(self, item_id: str) -> Reply:
         return call(
-            self.http, "GET", f"{self.urls.stock_url}/find/{item_id}",
-            name="/stock/find/[item_id]", step="find item",
+            self.http, "GET", STOCK_FIND.url(self.urls.stock_url, item_id=item_id),
+            name=STOCK_FIND.name, step="find item",
         )  # fmt: skip
 
 

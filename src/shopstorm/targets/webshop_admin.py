@@ -18,6 +18,20 @@ from shopstorm.audit.state import ItemState, ShopState, UserState
 from shopstorm.errors import TargetUnreachable
 from shopstorm.replies import MAX_BODY, missing_field
 from shopstorm.targets.admin_http import AdminSession, whole_number
+from shopstorm.targets.webshop_paths import (
+    ORDERS_ADD_ITEM,
+    ORDERS_CREATE,
+    ORDERS_FIND,
+    PAYMENT_ADD_FUNDS,
+    PAYMENT_BATCH_INIT,
+    PAYMENT_CREATE_USER,
+    PAYMENT_FIND_USER,
+    STOCK_ADD,
+    STOCK_BATCH_INIT,
+    STOCK_CREATE_ITEM,
+    STOCK_FIND,
+    WebshopPath,
+)
 
 
 class WebshopAdmin(AdminSession):
@@ -29,43 +43,43 @@ class WebshopAdmin(AdminSession):
 
     # --- seeding ---------------------------------------------------------------------------------------------
 
-    def _batch_init(self, url: str, name: str, ids_key: str, count: int, value: int) -> dict[str, int] | None:
+    def _batch_init(self, url: str, path: WebshopPath, ids_key: str, count: int, value: int) -> dict[str, int] | None:
         """Seed ``count`` entities through a ``batch_init`` endpoint: {id: value}, or ``None`` when the shop has
         no such endpoint (404/405). Shops that do not list the ids made ``"0"``…``"count-1"``, as the course's do."""
-        reply = self.send("POST", url, name, missing_ok=True)
+        reply = self.send("POST", url, path.name, missing_ok=True)
         if reply.outcome != "ok":
             return None
         ids = reply.body.get(ids_key) if isinstance(reply.body, dict) else None
         return {str(entity_id): value for entity_id in (ids or range(count))}
 
     def batch_init_items(self, count: int, stock: int, price: int) -> dict[str, int] | None:
-        url = f"{self.stock_url}/batch_init/{count}/{stock}/{price}"
-        return self._batch_init(url, "/stock/batch_init/[n]/[stock]/[price]", "item_ids", count, price)
+        url = STOCK_BATCH_INIT.url(self.stock_url, n=count, stock=stock, price=price)
+        return self._batch_init(url, STOCK_BATCH_INIT, "item_ids", count, price)
 
     def batch_init_users(self, count: int, credit: int) -> dict[str, int] | None:
-        url = f"{self.payment_url}/batch_init/{count}/{credit}"
-        return self._batch_init(url, "/payment/batch_init/[n]/[credit]", "user_ids", count, credit)
+        url = PAYMENT_BATCH_INIT.url(self.payment_url, n=count, credit=credit)
+        return self._batch_init(url, PAYMENT_BATCH_INIT, "user_ids", count, credit)
 
     def create_stocked_item(self, price: int, stock: int) -> str:
-        reply = self.send("POST", f"{self.stock_url}/item/create/{price}", "/stock/item/create/[price]")
+        reply = self.send("POST", STOCK_CREATE_ITEM.url(self.stock_url, price=price), STOCK_CREATE_ITEM.name)
         item_id = self.field(reply, "item_id", "item/create")
-        self.send("POST", f"{self.stock_url}/add/{item_id}/{stock}", "/stock/add/[item_id]/[amount]")
+        self.send("POST", STOCK_ADD.url(self.stock_url, item_id=item_id, amount=stock), STOCK_ADD.name)
         return item_id
 
     def create_funded_user(self, credit: int) -> str:
-        reply = self.send("POST", f"{self.payment_url}/create_user", "/payment/create_user")
+        reply = self.send("POST", PAYMENT_CREATE_USER.url(self.payment_url), PAYMENT_CREATE_USER.name)
         user_id = self.field(reply, "user_id", "create_user")
         if credit > 0:
-            url = f"{self.payment_url}/add_funds/{user_id}/{credit}"
-            self.send("POST", url, "/payment/add_funds/[user_id]/[amount]")
+            url = PAYMENT_ADD_FUNDS.url(self.payment_url, user_id=user_id, amount=credit)
+            self.send("POST", url, PAYMENT_ADD_FUNDS.name)
         return user_id
 
     def create_order(self, user_id: str, lines: list[tuple[str, int]]) -> str:
-        reply = self.send("POST", f"{self.order_url}/create/{user_id}", "/orders/create/[user_id]")
+        reply = self.send("POST", ORDERS_CREATE.url(self.order_url, user_id=user_id), ORDERS_CREATE.name)
         order_id = self.field(reply, "order_id", "orders/create")
         for item_id, quantity in lines:
-            url = f"{self.order_url}/addItem/{order_id}/{item_id}/{quantity}"
-            self.send("POST", url, "/orders/addItem/[order_id]/[item_id]/[quantity]")
+            url = ORDERS_ADD_ITEM.url(self.order_url, order_id=order_id, item_id=item_id, quantity=quantity)
+            self.send("POST", url, ORDERS_ADD_ITEM.name)
         return order_id
 
     def seed_items(self, mode: str, count: int, stock: int, price: int) -> tuple[dict[str, int], str]:
@@ -88,14 +102,14 @@ class WebshopAdmin(AdminSession):
         return dict.fromkeys(ids, credit)
 
     def find_stock(self, item_id: str) -> int:
-        reply = self.send("GET", f"{self.stock_url}/find/{item_id}", "/stock/find/[item_id]")
+        reply = self.send("GET", STOCK_FIND.url(self.stock_url, item_id=item_id), STOCK_FIND.name)
         problem = missing_field(reply, "stock")
         if problem is not None:
-            raise TargetUnreachable(f"the shop's GET /stock/find/[item_id] cannot be read: {problem}")
+            raise TargetUnreachable(f"the shop's GET {STOCK_FIND.name} cannot be read: {problem}")
         try:
             return whole_number(reply.body, "stock")
         except ValueError as error:
-            raise TargetUnreachable(f"the shop's GET /stock/find/[item_id] cannot be read: {error}") from None
+            raise TargetUnreachable(f"the shop's GET {STOCK_FIND.name} cannot be read: {error}") from None
 
     # --- reading state back ----------------------------------------------------------------------------------
 
@@ -106,15 +120,15 @@ class WebshopAdmin(AdminSession):
         state, readings = ShopState(), {}
 
         def read_item(item_id: str) -> None:
-            reply = self.read("GET", f"{self.stock_url}/find/{item_id}")
+            reply = self.read("GET", STOCK_FIND.url(self.stock_url, item_id=item_id))
             self.keep(state, "item", item_id, reply, _item_state)
 
         def read_user(user_id: str) -> None:
-            reply = self.read("GET", f"{self.payment_url}/find_user/{user_id}")
+            reply = self.read("GET", PAYMENT_FIND_USER.url(self.payment_url, user_id=user_id))
             self.keep(state, "user", user_id, reply, lambda b: UserState(whole_number(b, "credit")))
 
         def read_order(order_id: str) -> None:
-            reply = self.read("GET", f"{self.order_url}/find/{order_id}")
+            reply = self.read("GET", ORDERS_FIND.url(self.order_url, order_id=order_id))
             self.keep(state, "order", order_id, reply, _order_reading, into=readings)
 
         self.map(read_item, sorted(set(item_ids)))
