@@ -91,6 +91,7 @@ def test_a_correct_history_passes_every_invariant():
         "refused_order_unpaid", "order_charged_once", "state_readable",
     ]  # fmt: skip
     assert set(INVARIANTS) > {row["invariant"] for row in report["invariants"]}
+    assert list(result.checked) == [name for name in INVARIANTS if name in result.checked]
     assert all(row["holds"] and row["checked"] > 0 for row in report["invariants"])
     assert summary(result, "stock_conserved")["checked"] == 1
     assert summary(result, "credit_conserved")["checked"] == 5

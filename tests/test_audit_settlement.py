@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from shopstorm.audit.findings import INVARIANTS
 from shopstorm.audit.ledger import Entry
 from shopstorm.audit.settlement import CheckoutState, PaymentsState, check_settlement
 from shopstorm.targets.webhook_receiver import Delivery
@@ -133,3 +134,16 @@ def test_without_a_receiver_the_webhook_invariants_are_left_out():
         "one_event_per_webhook_id",
         "state_readable",
     ]
+
+
+def test_the_invariants_are_reported_in_the_order_of_their_table():
+    state = PaymentsState({"c0": settled()}, stock=(5, 4), product_orders=(0, 1))
+    result = check_settlement(told(0), state, [paid_event(0)], now=NOW)
+
+    assert result.violations == 0
+    assert list(result.checked) == [name for name in INVARIANTS if name in result.checked]
+    assert [row["invariant"] for row in result.as_dict()["invariants"]] == [
+        "stock_conserved", "confirm_settled", "one_order_per_checkout", "order_paid_once", "no_event_unsettled",
+        "one_event_per_webhook_id", "state_readable",
+    ]  # fmt: skip
+    assert [row["checked"] for row in result.as_dict()["invariants"]] == [1, 1, 1, 1, 0, 1, 1]

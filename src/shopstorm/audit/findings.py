@@ -3,10 +3,13 @@
 A :class:`Finding` names the invariant, the entity, what was expected and what was observed, and the ledger
 entries that prove it. :func:`summarize` turns the findings of one invariant into ``count``, ``first``,
 ``worst`` and ``last``, so a report can show the shape of a problem without listing ten thousand rows.
+A :class:`Checked` is what one family of invariants found and how many entities each was held against;
+:func:`in_table_order` puts the families of an audit together in the order of :data:`INVARIANTS`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +69,34 @@ class Finding:
                 for e in self.entries[:MAX_ENTRIES_PER_FINDING]
             ],
         }
+
+
+@dataclass
+class Checked:
+    """One family of invariants held against the shop: how many entities each invariant was held against, and
+    its findings. An invariant that does not apply to the shop has no count."""
+
+    counts: dict[str, int]
+    findings: dict[str, list[Finding]] = field(default_factory=dict)
+
+    def found(self, invariant: str, *evidence: Any) -> None:
+        """Record a finding of ``invariant``: the entity, expected, observed, magnitude, entries and note."""
+        self.findings.setdefault(invariant, []).append(Finding(invariant, *evidence))
+
+
+def in_table_order(families: Iterable[Checked]) -> Checked:
+    """The families' counts and findings together, in the order of :data:`INVARIANTS`; every invariant of the
+    table has a list of findings, empty when nothing was found (or when it does not apply)."""
+    counts: dict[str, int] = {}
+    findings: dict[str, list[Finding]] = {}
+    for family in families:
+        counts.update(family.counts)
+        for invariant, found in family.findings.items():
+            findings.setdefault(invariant, []).extend(found)
+    return Checked(
+        {name: counts[name] for name in INVARIANTS if name in counts},
+        {name: findings.get(name, []) for name in INVARIANTS},
+    )
 
 
 def summarize(invariant: str, findings: list[Finding], checked: int) -> dict[str, Any]:
