@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+from shopstorm.audit.deliveries import Delivery
 from shopstorm.audit.findings import INVARIANTS
 from shopstorm.audit.ledger import Entry
 from shopstorm.audit.settlement import CheckoutState, PaymentsState, check_settlement
-from shopstorm.targets.webhook_receiver import Delivery
 
 AMOUNT = 10
 NOW = 1000.0

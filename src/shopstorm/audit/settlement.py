@@ -30,14 +30,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
+from shopstorm.audit.deliveries import Delivery
 from shopstorm.audit.findings import Checked, in_table_order
 from shopstorm.audit.invariants import AuditResult, Resolution
 from shopstorm.audit.ledger import Entry
-
-if TYPE_CHECKING:
-    from shopstorm.targets.webhook_receiver import Delivery
 
 SETTLED = ("succeeded", "failed")  # a checkout's terminal statuses
 PAID_EVENT = "order.paid"

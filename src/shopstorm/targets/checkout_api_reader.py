@@ -22,12 +22,12 @@ from typing import Any
 
 import gevent
 
+from shopstorm.audit.deliveries import Delivery
 from shopstorm.audit.ledger import Entry
 from shopstorm.audit.settlement import PAID_EVENT, SETTLED, CheckoutState, PaymentsState, confirm_times
 from shopstorm.replies import MAX_BODY
 from shopstorm.targets.admin_http import AdminSession, whole_number
 from shopstorm.targets.base import read_until_steady
-from shopstorm.targets.webhook_receiver import Delivery
 
 CHECKOUTS = "/v1/checkouts/client/"
 AUDIT_POLL_S = 0.5

@@ -17,10 +17,11 @@ import json
 import time
 from collections import Counter
 from collections.abc import Collection
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 from gevent.pywsgi import Input, WSGIHandler, WSGIServer
 
+from shopstorm.audit.deliveries import Delivery
 from shopstorm.errors import UsageError
 from shopstorm.targets.signing import verify_standard_webhook
 
@@ -28,45 +29,10 @@ PATH = "/webhooks"
 MAX_BODY = 1_000_000  # bytes of a delivery read at most, unless the run's --max-body says otherwise
 STOP_TIMEOUT = 1.0  # seconds a delivery still in flight gets to finish when the receiver stops
 TOO_LARGE = "too large"
-NOT_THIS_RUN = "not a checkout of this run"
 _CHUNK = 64 * 1024  # bytes read at a time, so a body over the cap is never held whole
 # Standard Webhooks headers, by their name in a WSGI environ.
 _HEADERS = (("webhook-id", "HTTP_WEBHOOK_ID"), ("webhook-timestamp", "HTTP_WEBHOOK_TIMESTAMP"),
             ("webhook-signature", "HTTP_WEBHOOK_SIGNATURE"))  # fmt: skip
-
-
-class Delivery(NamedTuple):
-    """One POST to the receiver, with what could be read of it.
-
-    ``event_type`` is ``""`` and the ids ``None`` when the body says nothing readable. ``rejection`` says why the
-    receiver refused it (a signature verdict, or ``"too large"``); ``None`` means it was signed with the run's
-    secret. ``duplicate`` is true for a valid delivery whose ``webhook_id`` was already received with a valid
-    signature; ``digest`` tells the body of a replay from another event sent under the same id.
-    """
-
-    webhook_id: str
-    event_type: str
-    checkout_id: str | None
-    order_id: str | None
-    status: str | None
-    received_at: float
-    rejection: str | None
-    duplicate: bool
-    digest: str = ""
-
-    @property
-    def valid(self) -> bool:
-        return self.rejection is None
-
-    def rejected_for(self, checkouts: Collection[str] | None) -> str | None:
-        """Why this delivery is not the shop's word about this run: the receiver's refusal, or
-        ``"not a checkout of this run"`` when ``checkouts`` (the run's) are given and its checkout is not one of
-        them. ``None`` when it counts."""
-        if self.rejection is not None:
-            return self.rejection
-        if checkouts is not None and self.checkout_id not in checkouts:
-            return NOT_THIS_RUN
-        return None
 
 
 class WebhookReceiver:
