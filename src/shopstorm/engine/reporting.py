@@ -36,50 +36,68 @@ def report_run(environment: Environment) -> None:
     """The audit (when asked for), summary.json, the gates, JUnit XML, the terminal table and the exit code."""
     audit = _audit(environment) if RUN.settings.audit else None
     stop = signals.STOP
-    started = RUN.started or time.time()
-    report = summary.build(
+    started, stopped = RUN.started or time.time(), RUN.stopped or time.time()
+    figures = summary.measure(
         environment,
         MEASUREMENTS,
+        settings=RUN.settings,
+        started=started,
+        stopped=stopped,
+        timeseries=RUN.timeseries,
+        funnel_steps=RUN.funnel_steps,
+    )
+    sections: dict[str, Any] = {}
+    for target in RUN.targets:
+        sections.update(target.report_sections(LEDGER.entries))
+    results = gates.evaluate(gates.parse_gates(RUN.settings.gates), figures.with_audit(audit))
+    exit_code = _verdict(environment, results, audit, figures)
+    result = summary.RunResult(
         target=RUN.target_name,
         mixes=RUN.mixes,
         settings=RUN.settings,
         seed=RUN.seed,
         started=started,
-        stopped=RUN.stopped or time.time(),
+        stopped=stopped,
         interrupted=stop.signal is not None,
         stopped_by=stop.signal_name,
+        exit_code=int(stop.exit_code if stop.exit_code is not None else exit_code),
+        figures=figures,
+        lost_workers=workers.lost_workers(),
+        stopped_early=RUN.stopped_early,
         audit=audit,
-        timeseries=RUN.timeseries,
-        funnel_steps=RUN.funnel_steps,
+        gates=results,
+        sections=sections,
     )
-    report["generators"]["lost_workers"] = workers.lost_workers()
-    report["generators"]["stopped_early"] = RUN.stopped_early
-    for target in RUN.targets:
-        report.update(target.report_sections(LEDGER.entries))
-    results = gates.evaluate(gates.parse_gates(RUN.settings.gates), report)
-    report["gates"] = [result.as_dict() for result in results]
-    exit_code = gates.exit_code(results, audit["violations"] if audit else None)
-    if exit_code == ExitCode.OK and audit and audit["verdict"] == "error":
-        exit_code = ExitCode.GATE_FAILED  # no verdict is not a pass
-    if RUN.stopped_early and stop.signal is None:
-        print(f"shopstorm: WARNING: the load stopped early: {RUN.stopped_early}; the figures cover "
-              f"{report['duration_s']:.1f} s, not the run asked for", file=sys.stderr, flush=True)  # fmt: skip
-        if exit_code == ExitCode.OK:
-            exit_code = ExitCode.GATE_FAILED  # a load that did not run is not a pass
-    if exit_code == ExitCode.OK and not results and RUN.settings.mix != "consistency" and report["totals"]["failures"]:
-        # Locust's convention without gates: a run with failed requests exits --exit-code-on-error (default 1).
-        # Expected refusals are not failures; the consistency test's verdict is its audit's.
-        exit_code = getattr(environment.parsed_options, "exit_code_on_error", 1)
-    report["exit_code"] = int(stop.exit_code if stop.exit_code is not None else exit_code)
-    report = mask_url_credentials_in(report)  # a shop's URL in a failure, a warning or a finding may carry a password
+    # a shop's URL in a failure, a warning or a finding may carry a password
+    report = mask_url_credentials_in(result.as_json())
     path = summary.write(report, RUN.settings.out)
     if RUN.settings.junit:
-        junit = gates.junit_xml(results, audit, duration_s=report["duration_s"])
+        junit = gates.junit_xml(results, audit, duration_s=figures.duration_s)
         Path(RUN.settings.junit).parent.mkdir(parents=True, exist_ok=True)
         Path(RUN.settings.junit).write_text(junit, encoding="utf-8")
     print(terminal.render(report), flush=True)
     print(f"summary: {path}", flush=True)
-    environment.process_exit_code = report["exit_code"]
+    environment.process_exit_code = result.exit_code
+
+
+def _verdict(
+    environment: Environment, results: list[gates.GateResult], audit: dict[str, Any] | None, figures: summary.Figures
+) -> int:
+    """The exit code before any signal: the gates' (3 when the audit found violations), 1 when the audit gave no
+    verdict or the load stopped early, else Locust's convention for failed requests."""
+    exit_code = gates.exit_code(results, audit["violations"] if audit else None)
+    if exit_code == ExitCode.OK and audit and audit["verdict"] == "error":
+        exit_code = ExitCode.GATE_FAILED  # no verdict is not a pass
+    if RUN.stopped_early and signals.STOP.signal is None:
+        print(f"shopstorm: WARNING: the load stopped early: {RUN.stopped_early}; the figures cover "
+              f"{figures.duration_s:.1f} s, not the run asked for", file=sys.stderr, flush=True)  # fmt: skip
+        if exit_code == ExitCode.OK:
+            exit_code = ExitCode.GATE_FAILED  # a load that did not run is not a pass
+    if exit_code == ExitCode.OK and not results and RUN.settings.mix != "consistency" and figures.totals["failures"]:
+        # Locust's convention without gates: a run with failed requests exits --exit-code-on-error (default 1).
+        # Expected refusals are not failures; the consistency test's verdict is its audit's.
+        exit_code = getattr(environment.parsed_options, "exit_code_on_error", 1)
+    return exit_code
 
 
 def _audit(environment: Environment) -> dict[str, Any]:
