@@ -39,7 +39,7 @@ import locust
 from locust import FastHttpUser, constant, task
 from locust.env import Environment
 
-from shopstorm.engine import plugin
+from shopstorm.engine import plugin, transport
 from shopstorm.journeys.base import ShopstormUser, journey
 from shopstorm.metrics.journeys import MEASUREMENTS
 from shopstorm.replies import Reply
@@ -189,7 +189,7 @@ def measure(env: Environment, user_class: type, users: int, seconds: float, warm
     shopstorm = user_class is not BarePingUser
     plugin.RUN.active = shopstorm
     if shopstorm:
-        locust.events.request.add_listener(plugin._on_request)
+        locust.events.request.add_listener(transport.record_request)
     runner = env.runner
     MEASUREMENTS.clear()
     runner.start(users, spawn_rate=users, user_classes=[user_class])
@@ -215,7 +215,7 @@ def measure(env: Environment, user_class: type, users: int, seconds: float, warm
     )
     runner.stop()
     if shopstorm:
-        locust.events.request.remove_listener(plugin._on_request)
+        locust.events.request.remove_listener(transport.record_request)
     plugin.RUN.active = False
     return result
 
@@ -248,7 +248,7 @@ def main() -> None:
     server, host = start_server()
     ShopstormPingUser.target = MeasuredPingUser.target = PingTarget(Settings())
     # plugin.RUN.active is False and the request listener detached except during shopstorm rounds.
-    locust.events.request.remove_listener(plugin._on_request)
+    locust.events.request.remove_listener(transport.record_request)
     env = Environment(user_classes=list(SIDES), events=locust.events, host=host)
     env.create_local_runner()
     print(

@@ -1,1 +1,3 @@
-"""Locust glue: the locustfile shopstorm hands to Locust, the plugin's event listeners, the live view, launching."""
+"""Locust glue: the locustfile shopstorm hands to Locust, the plugin that hangs shopstorm on Locust's events and the
+modules it calls (seeding, load, transport, workers, reporting, signals), the one adapter to Locust's internals,
+the live view, launching."""

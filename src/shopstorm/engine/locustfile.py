@@ -5,13 +5,14 @@ run ``shopstorm run … --worker`` and import it too). It exposes the User class
 plugin applies the mix and seeds at Locust's ``init`` event.
 """
 
-from shopstorm.engine import plugin
+from shopstorm.engine import plugin  # noqa: F401 - importing it registers the listeners
+from shopstorm.engine.run_state import run_request
 from shopstorm.journeys import shoppers_for
 
 
 def _expose_shoppers() -> None:
     # Locust collects every User class among this module's globals: expose the mix's shoppers, once, by name.
-    target_name, settings = plugin.run_request()
+    target_name, settings = run_request()
     for shopper in shoppers_for(target_name or "webshop", settings.mix):
         globals()[shopper.__name__] = shopper
 

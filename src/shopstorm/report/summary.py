@@ -1,8 +1,11 @@
 """summary.json: the machine-readable result of a run, with a versioned schema (docs/summary-schema.md).
 
 Request rows take their counts and failures from Locust's merged statistics and their percentiles from
-shopstorm's HDR histograms; journey rows come from the journey metrics only. Settings are written without
-secrets. The file is written atomically (temporary file, then rename), so a reader never sees half a summary.
+shopstorm's HDR histograms; journey rows come from the journey metrics only. The engine measures the run
+(``measure`` → ``Figures``, what the gates are held against), then builds its ``RunResult`` once, when the audit,
+gates and exit code are known; ``RunResult.as_json`` lays it out in the schema's order. Settings are written
+without secrets. The file is written atomically (temporary file, then rename), so a reader never sees half a
+summary.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ from typing import Any
 from locust.env import Environment
 
 from shopstorm import __version__
+from shopstorm.gates import GateResult
 from shopstorm.journeys.base import Mix
 from shopstorm.metrics.histograms import summarize
 from shopstorm.metrics.measurements import Measurements
@@ -131,22 +136,38 @@ def _load(settings: Settings, measurements: Measurements) -> dict[str, Any]:
     return load
 
 
-def build(
+@dataclass(frozen=True)
+class Figures:
+    """What the load measured, in summary.json's shape: the sections the gates are held against."""
+
+    duration_s: float
+    totals: dict[str, Any]
+    load: dict[str, Any]
+    generators: dict[str, Any]  # workers, requests by worker, generator health
+    timeseries: list[dict]
+    funnel: list[dict[str, Any]]
+    requests: list[dict]
+    journeys: list[dict]
+    failures: list[dict]
+    missing_endpoints: list[dict[str, Any]]
+
+    def with_audit(self, audit: dict[str, Any] | None) -> dict[str, Any]:
+        """The figures and the audit under summary.json's names, for the gates."""
+        return {"totals": self.totals, "load": self.load, "requests": self.requests, "journeys": self.journeys,
+                "audit": audit}  # fmt: skip
+
+
+def measure(
     environment: Environment,
     measurements: Measurements,
     *,
-    target: str,
-    mixes: dict[str, Mix],
     settings: Settings,
-    seed: dict[str, Any],
     started: float,
     stopped: float,
-    interrupted: bool,
-    stopped_by: str | None = None,
-    audit: dict[str, Any] | None = None,
     timeseries: list[dict] | None = None,
     funnel_steps: tuple[str, ...] = (),
-) -> dict[str, Any]:
+) -> Figures:
+    """The run's figures: Locust's merged counts and failures, shopstorm's histograms, journeys, load, generators."""
     duration = max(stopped - started, 1e-9)
     requests = _request_rows(environment, measurements, duration)
     total_count = sum(row["count"] for row in requests)
@@ -163,44 +184,87 @@ def build(
     ]
     journeys = _journey_rows(measurements, duration)
     missing = _missing_endpoints(requests, failures, journeys)
-    return {
-        "schema": SCHEMA,
-        "shopstorm_version": __version__,
-        "target": target,
-        "mixes": {name: mix.as_dict() for name, mix in mixes.items()},
-        "settings": settings.public(),
-        "started_at": _iso(started),
-        "ended_at": _iso(stopped),
-        "duration_s": round(duration, 3),
-        "interrupted": interrupted,
-        "stopped_by": stopped_by,  # the signal that stopped the run (SIGINT, SIGTERM), or None
-        "exit_code": None,  # set by the engine once the gates are evaluated
-        "seed": {name: _seed_summary(data) for name, data in seed.items()},
-        "totals": {
+    return Figures(
+        duration_s=round(duration, 3),
+        totals={
             "requests": total_count,
             "failures": total_failures,
             "fail_ratio": round(total_failures / total_count, 6) if total_count else 0.0,
             "rps": round(total_count / duration, 3),
             "latency_ms": summarize(measurements.requests.combined()).as_dict(),
         },
-        "load": _load(settings, measurements),
-        "generators": {
+        load=_load(settings, measurements),
+        generators={
             "workers": len(measurements.requests_by_worker),
             "requests_by_worker": sorted(measurements.requests_by_worker.values(), reverse=True),
             **generator_health(measurements.cpu),
         },
-        "timeseries": timeseries or [],
-        "funnel": _funnel(funnel_steps, measurements),
-        "requests": requests,
-        "journeys": journeys,
-        "failures": sorted(failures, key=lambda f: -f["occurrences"]),
-        "missing_endpoints": missing,
-        "audit": audit,
-        "gates": [],
-    }
+        timeseries=timeseries or [],
+        funnel=_funnel(funnel_steps, measurements),
+        requests=requests,
+        journeys=journeys,
+        failures=sorted(failures, key=lambda f: -f["occurrences"]),
+        missing_endpoints=missing,
+    )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: built once, when the audit, the gates and the exit code are known, then serialised."""
+
+    target: str
+    mixes: dict[str, Mix]
+    settings: Settings
+    seed: dict[str, Any]  # what each target seeded, by target name
+    started: float
+    stopped: float
+    interrupted: bool
+    stopped_by: str | None  # the signal that stopped the run (SIGINT, SIGTERM), or None
+    exit_code: int
+    figures: Figures
+    lost_workers: list[dict[str, Any]]  # workers lost mid-run: their unreported calls were unknown to the audit
+    stopped_early: str | None  # why the load ended before its end (every worker went missing), or None
+    audit: dict[str, Any] | None
+    gates: list[GateResult]
+    sections: dict[str, Any]  # the targets' own top-level sections (the checkout API's webhooks), last
+
+    def as_json(self) -> dict[str, Any]:
+        """summary.json's content, in its schema's order."""
+        figures = self.figures
+        return {
+            "schema": SCHEMA,
+            "shopstorm_version": __version__,
+            "target": self.target,
+            "mixes": {name: mix.as_dict() for name, mix in self.mixes.items()},
+            "settings": self.settings.public(),
+            "started_at": _iso(self.started),
+            "ended_at": _iso(self.stopped),
+            "duration_s": figures.duration_s,
+            "interrupted": self.interrupted,
+            "stopped_by": self.stopped_by,
+            "exit_code": self.exit_code,
+            "seed": {name: _seed_summary(data) for name, data in self.seed.items()},
+            "totals": figures.totals,
+            "load": figures.load,
+            "generators": {
+                **figures.generators,
+                "lost_workers": self.lost_workers,
+                "stopped_early": self.stopped_early,
+            },
+            "timeseries": figures.timeseries,
+            "funnel": figures.funnel,
+            "requests": figures.requests,
+            "journeys": figures.journeys,
+            "failures": figures.failures,
+            "missing_endpoints": figures.missing_endpoints,
+            "audit": self.audit,
+            "gates": [result.as_dict() for result in self.gates],
+            **self.sections,
+        }
 
 
 def write(report: dict[str, Any], out_dir: str) -> Path:
+    """Write summary.json into ``out_dir`` atomically; returns its path."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "summary.json"
