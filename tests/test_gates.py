@@ -377,3 +377,35 @@ def test_the_junit_schema_rejects_what_ci_servers_would() -> None:
     for broken in (xml.replace('tests="1"', 'tests="one"'), xml.replace("<properties />", "")):
         with pytest.raises(etree.DocumentInvalid):
             validate(broken)
+
+
+def test_a_target_supplies_the_gates_of_its_own_suites_environment_from_its_own_request_names():
+    """Polar's LOAD_TEST_*_THRESHOLD milliseconds become p95 gates on the checkout-api's own request names (the list
+    threshold under Polar's name and shopstorm's old one); another target reads none of them."""
+    from shopstorm.targets.checkout_api import NAMES, CheckoutApiTarget
+    from shopstorm.targets.webshop import WebshopTarget
+
+    environ = {"LOAD_TEST_CHECKOUT_CONFIRM_THRESHOLD": "3000", "LOAD_TEST_LIST_THRESHOLD": "1000",
+               "LOAD_TEST_CHECKOUT_LIST_THRESHOLD": "5"}  # fmt: skip
+    gates = parse_gates(CheckoutApiTarget.environment_gates(environ))
+    assert [(gate.selector, gate.metric, gate.threshold) for gate in gates] == [
+        (f'"POST {NAMES["confirm"]}"', "p95", 3000.0),
+        (f'"GET {NAMES["checkout"]}"', "p95", 1000.0),  # Polar's own name wins over the alias
+    ]
+    assert CheckoutApiTarget.environment_gates({"LOAD_TEST_CHECKOUT_LIST_THRESHOLD": "5"}) == [
+        f'"GET {NAMES["checkout"]}" p95<5ms'
+    ]
+    assert WebshopTarget.environment_gates(environ) == []
+    with pytest.raises(UsageError, match=r"\$LOAD_TEST_LIST_THRESHOLD: .* \(milliseconds\)"):
+        CheckoutApiTarget.environment_gates({"LOAD_TEST_LIST_THRESHOLD": "fast"})
+
+
+def test_a_bad_threshold_in_the_environment_is_one_line_and_exit_2_before_any_load(tmp_path):
+    from support import run_cli
+
+    env = {"SHOPSTORM_API_TOKEN": "t", "LOAD_TEST_LIST_THRESHOLD": "fast"}
+    result = run_cli("run", "checkout-api", "--host", "http://127.0.0.1:9", "-t", "3s", "--out", str(tmp_path),
+                     env=env)  # fmt: skip
+    assert result.returncode == ExitCode.USAGE, result.stderr[-2000:]
+    assert "$LOAD_TEST_LIST_THRESHOLD" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "summary.json").exists()

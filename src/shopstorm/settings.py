@@ -573,32 +573,11 @@ def load_settings(
             continue
         spec = FIELDS_BY_NAME[name]
         values[name] = _parse(spec, value, "on the command line")
-    values["gates"] = (*values["gates"], *gates_setting(_threshold_gates(environ)))
 
     settings = Settings(**values)
     if (settings.run_time or settings.open_model or settings.iterations) and not settings.headless:
         settings = replace(settings, headless=True)
     return settings
-
-
-# Polar's load-test thresholds (ms), each a p95 gate on the request it names.
-THRESHOLD_GATES = {
-    "LOAD_TEST_CHECKOUT_CREATE_THRESHOLD": '"POST /v1/checkouts/client/" p95<{}ms',
-    "LOAD_TEST_CHECKOUT_CONFIRM_THRESHOLD": '"POST /v1/checkouts/client/[client_secret]/confirm" p95<{}ms',
-    "LOAD_TEST_CHECKOUT_LIST_THRESHOLD": '"GET /v1/checkouts/client/[client_secret]" p95<{}ms',
-}
-
-
-def _threshold_gates(environ: Mapping[str, str]) -> list[str]:
-    gates = []
-    for name, gate in THRESHOLD_GATES.items():
-        if environ.get(name, "").strip():
-            try:
-                milliseconds = parse_positive_float(environ[name])
-            except ValueError as error:
-                raise UsageError(f"${name}: {error} (milliseconds)") from None
-            gates.append(gate.format(f"{milliseconds:g}"))
-    return gates
 
 
 def settings_table_markdown() -> str:

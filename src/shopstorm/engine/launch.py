@@ -17,6 +17,8 @@ from pathlib import Path
 from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, UsageError, exit_code_of
 from shopstorm.settings import Settings
 
+RUN_ENV = "SHOPSTORM_RUN"  # how `shopstorm run` hands the run to Locust's processes: {"target": name, "settings": json}
+
 LOCUSTFILE = str(Path(__file__).with_name("locustfile.py"))
 WEB_PORT = 8089  # Locust's default
 
@@ -108,7 +110,7 @@ def locust_argv(settings: Settings, host: str, locust_args: list[str]) -> list[s
 
 def run_locust(target_name: str, settings: Settings, host: str, locust_args: list[str]) -> int:
     """Run Locust in this process and return its exit code."""
-    os.environ["SHOPSTORM_RUN"] = json.dumps({"target": target_name, "settings": settings.to_json()})
+    os.environ[RUN_ENV] = json.dumps({"target": target_name, "settings": settings.to_json()})
     import locust.main  # imported late: it monkey-patches the standard library for gevent
 
     from shopstorm.engine import signals

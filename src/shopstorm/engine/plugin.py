@@ -55,6 +55,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     RUN.environment = environment
     try:
         target_name, settings = run_request()
+        settings = seeding.with_environment_gates(settings, shoppers)
         RUN.active, RUN.settings = True, settings
         seeding.prepare_targets(shoppers, target_name, settings)
         load.quiet_deliberate_spawn_rate(settings)

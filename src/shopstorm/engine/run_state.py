@@ -9,17 +9,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from shopstorm.engine.launch import RUN_ENV
+from shopstorm.journeys.base import Mix
 from shopstorm.settings import Settings, load_settings
-
-if TYPE_CHECKING:  # shopstorm.journeys imports the plugin, which imports this module: no import at run time
-    from shopstorm.journeys.base import Mix
-
-RUN_ENV = "SHOPSTORM_RUN"  # set by `shopstorm run`: {"target": name, "settings": json}
 
 
 @dataclass

@@ -13,13 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from locust.env import Environment
 
 from shopstorm.audit.ledger import LEDGER
 from shopstorm.engine.run_state import RUN
+from shopstorm.errors import UsageError
+from shopstorm.gates import gates_setting
 from shopstorm.journeys.base import ShopstormUser, apply_mix, resolve_mix
 from shopstorm.settings import Settings
 
@@ -36,6 +40,20 @@ def add_hidden_options(parser: Any) -> None:
     parser.add_argument("--shopstorm-seed", default="", help=argparse.SUPPRESS, include_in_web_ui=False)
     parser.add_argument("--shopstorm-workers", default=0, type=int, help=argparse.SUPPRESS, include_in_web_ui=False)
     parser.add_argument("--shopstorm-t0", default=0.0, type=float, help=argparse.SUPPRESS, include_in_web_ui=False)
+
+
+def with_environment_gates(settings: Settings, shoppers: list[type[ShopstormUser]]) -> Settings:
+    """The settings with the gates each target reads from its own suite's environment variables (Polar's
+    ``LOAD_TEST_*_THRESHOLD``), parsed like every gate: a bad one is a usage error before any load."""
+    texts = [
+        text for cls in dict.fromkeys(s.target_class for s in shoppers) for text in cls.environment_gates(os.environ)
+    ]
+    if not texts:
+        return settings
+    try:
+        return replace(settings, gates=(*settings.gates, *gates_setting(texts)))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def prepare_targets(shoppers: list[type[ShopstormUser]], target_name: str, settings: Settings) -> None:

@@ -6,6 +6,9 @@ locustfile imports it from :mod:`shopstorm.locust`, which loads the engine too.
 
 from shopstorm.errors import UsageError
 from shopstorm.journeys.base import Mix, ShopstormUser, apply_mix, journey, journeys_of, resolve_mix
+from shopstorm.journeys.checkout_api import CheckoutFlowShopper, CheckoutPaymentsShopper, PolarCheckoutUser
+from shopstorm.journeys.storefront import StorefrontReturningUser, StorefrontVisitor
+from shopstorm.journeys.webshop import WebshopConsistencyShopper, WebshopStressShopper
 from shopstorm.metrics.journeys import journey_timer
 from shopstorm.replies import JourneyFailed
 
@@ -27,10 +30,6 @@ Shoppers = tuple[type[ShopstormUser], ...]
 
 
 def _builtin_shoppers() -> dict[str, dict[str, Shoppers]]:
-    from shopstorm.journeys.checkout_api import CheckoutFlowShopper, CheckoutPaymentsShopper, PolarCheckoutUser
-    from shopstorm.journeys.storefront import StorefrontReturningUser, StorefrontVisitor
-    from shopstorm.journeys.webshop import WebshopConsistencyShopper, WebshopStressShopper
-
     return {
         "webshop": {"stress": (WebshopStressShopper,), "consistency": (WebshopConsistencyShopper,)},
         "storefront": {"funnel": (StorefrontVisitor, StorefrontReturningUser)},

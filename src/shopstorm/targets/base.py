@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import gevent
@@ -116,6 +116,12 @@ class Target(ABC):
 
         ``share`` is the lost process's (index, number of load processes), as :meth:`use_seed` gave it. By default
         none: a target whose shoppers work on entities nobody listed before the load cannot name them."""
+        return []
+
+    @classmethod
+    def environment_gates(cls, environ: Mapping[str, str]) -> list[str]:
+        """Gates set through the environment variables of this target's own suite, as gate texts naming this
+        target's requests (the engine parses them with the others); a bad value raises UsageError. None by default."""
         return []
 
     def check_audit(self) -> None:

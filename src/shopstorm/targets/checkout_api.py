@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from shopstorm.audit.settlement import check_settlement, confirm_times
 from shopstorm.errors import TargetUnreachable, UsageError
 from shopstorm.metrics.delivery import delivery_latency
 from shopstorm.replies import JourneyFailed, Reply
+from shopstorm.setting_values import parse_positive_float
 from shopstorm.settings import Settings
 from shopstorm.targets.admin_http import whole_number
 from shopstorm.targets.base import Target, call
@@ -52,6 +53,13 @@ NAMES = {
     "confirm": CHECKOUTS + "[client_secret]/confirm",
     "provider": PROVIDER_PATH,
 }
+# Polar's load-test thresholds in ms (server/load_tests config: LoadTestConfig), each a p95 gate on the request it
+# times; the environment names in the order read (shopstorm's first name kept as an alias).
+THRESHOLDS = (
+    (("LOAD_TEST_CHECKOUT_CREATE_THRESHOLD",), "POST", "create"),
+    (("LOAD_TEST_CHECKOUT_CONFIRM_THRESHOLD",), "POST", "confirm"),
+    (("LOAD_TEST_LIST_THRESHOLD", "LOAD_TEST_CHECKOUT_LIST_THRESHOLD"), "GET", "checkout"),
+)
 POLL_FIRST_S, POLL_MAX_S = 0.05, 1.0  # the settle step's backoff: doubling from the first wait up to the max
 
 
@@ -175,6 +183,21 @@ class CheckoutApiTarget(Target):
     name = "checkout-api"
     description = "a payment platform's checkout API (Polar style): bearer token, background settlement, webhooks"
     keeps_ledger = True  # confirm times are needed for delivery latency, audited or not
+
+    @classmethod
+    def environment_gates(cls, environ: Mapping[str, str]) -> list[str]:
+        """Polar's ``LOAD_TEST_*_THRESHOLD`` milliseconds as p95 gates on the requests they time."""
+        gates = []
+        for names, method, request in THRESHOLDS:
+            name = next((name for name in names if environ.get(name, "").strip()), None)
+            if name is None:
+                continue
+            try:
+                milliseconds = parse_positive_float(environ[name])
+            except ValueError as error:
+                raise UsageError(f"${name}: {error} (milliseconds)") from None
+            gates.append(f'"{method} {NAMES[request]}" p95<{milliseconds:g}ms')
+        return gates
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
