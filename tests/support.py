@@ -19,12 +19,31 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
+Found = TypeVar("Found")
+
 # A short, bounded load that runs a few hundred journeys, so even the weight-5 journey runs (miss odds ~1e-5).
 QUICK_LOAD = ["-u", "10", "-r", "10", "-t", "8s", "--think-time", "0.01-0.05", "--seed-items", "20"]
+
+
+def eventually(
+    check: Callable[[], Found], what: str, timeout: float = 60, *, alive: Any = None, every: float = 0.05
+) -> Found:
+    """Wait on the event itself: poll ``check`` until it returns something truthy, and return that. Fail naming
+    ``what`` after ``timeout`` seconds, or at once when ``alive`` (a process the event depends on) has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if alive is not None and alive.poll() is not None:
+            raise AssertionError(f"the process ended (code {alive.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {found!r}")
+        time.sleep(every)
 
 
 def shopstorm_command(*args: str) -> list[str]:

@@ -15,7 +15,7 @@ import time
 import psutil
 import pytest
 
-from support import ChaosProxy, Run, cli_env, shopstorm_command
+from support import ChaosProxy, Run, cli_env, eventually, shopstorm_command
 
 
 def slow_checkouts(method: str, path: str) -> str:
@@ -43,10 +43,7 @@ def test_a_lost_worker_is_named_and_its_unreported_calls_resolved_against_state(
                   "--users", "40", "--checkouts", "400", "--stock", "40", "--out", str(out))  # fmt: skip
         try:
             run.wait_for("load started")
-            deadline = time.monotonic() + 60
-            while proxy.counts.get("slow", 0) < 80:  # both workers are checking out
-                assert time.monotonic() < deadline and run.process.poll() is None, "the checkouts never got going"
-                time.sleep(0.02)
+            eventually(lambda: proxy.counts.get("slow", 0) >= 80, "both workers checking out", alive=run.process)
             victim = psutil.Process(run.process.pid).children()[0]
             victim.send_signal(how)
             returncode, stdout, stderr = run.finish(timeout=150)
@@ -71,6 +68,11 @@ def test_a_lost_worker_is_named_and_its_unreported_calls_resolved_against_state(
         assert "was killed" in stderr and not victim.is_running()
 
 
+def spawned(log: str) -> bool:
+    """Locust's words once every shopper started, on time or late."""
+    return "All users spawned" in log or "Spawning is complete" in log
+
+
 def test_a_load_locust_stops_because_every_worker_went_missing_is_not_a_pass(demo_shop, tmp_path):
     """Locust stops the whole load when its last worker misses its heartbeats (as every worker may on a saturated
     machine), then idles until the run time is up: such a run ends at once, says why, and never exits 0."""
@@ -85,17 +87,12 @@ def test_a_load_locust_stops_because_every_worker_went_missing_is_not_a_pass(dem
         deadline = time.monotonic() + 60
         while "load started" not in process.stdout.readline():
             assert time.monotonic() < deadline and process.poll() is None, "the load never started"
-        while not any(words in log.read_text() for words in ("All users spawned", "Spawning is complete")):
-            assert time.monotonic() < deadline, "the shoppers never all started"  # Locust's words, on time or late
-            time.sleep(0.05)
+        eventually(lambda: spawned(log.read_text()), "every shopper started", alive=process)
         workers = psutil.Process(process.pid).children()
         assert len(workers) == 2, [worker.cmdline() for worker in workers]
         for worker in workers:
             worker.suspend()
-        deadline = time.monotonic() + 60
-        while "The last worker went missing" not in log.read_text():  # Locust's own words as it stops the load
-            assert time.monotonic() < deadline, "Locust never noticed"
-            time.sleep(0.1)
+        eventually(lambda: "The last worker went missing" in log.read_text(), "Locust's words as it stops the load")
         time.sleep(2.0)  # the scenario: the machine frees them a moment after Locust gave up on them
         for worker in workers:
             worker.resume()

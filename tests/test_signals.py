@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import pytest
 
-from support import ChaosProxy, Run
+from support import ChaosProxy, Run, eventually
 
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -49,10 +48,7 @@ def test_a_signal_during_the_load_stops_the_shoppers_before_the_audit_reads_the_
                   "--think-time", "0", "--out", str(out))  # fmt: skip
         run.wait_for("load started")
         seeded = sum(proxy.counts.values())
-        deadline = time.monotonic() + 60
-        while sum(proxy.counts.values()) < seeded + 100:  # shoppers are buying right now
-            assert time.monotonic() < deadline and run.process.poll() is None, "the shoppers never got going"
-            time.sleep(0.05)
+        eventually(lambda: sum(proxy.counts.values()) >= seeded + 100, "shoppers buying", alive=run.process)
         run.process.send_signal(signum)
         code, stdout, stderr = run.finish()
     assert code == CODES[signum], stderr

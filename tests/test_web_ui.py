@@ -9,19 +9,19 @@ import time
 import psutil
 import requests
 
-from support import cli_env, read_summary, shopstorm_command
+from support import cli_env, eventually, read_summary, shopstorm_command
 
 
-def wait_for(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not come up within {timeout} s")
+def stats_state(ui: str) -> str:
+    """The run's state as the web UI shows it (Locust caches /stats/requests for a few seconds)."""
+    return requests.get(ui + "/stats/requests", timeout=5).json()["state"]
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
 
 
 def test_web_ui_swarm_stats_stop(demo_shop, tmp_path, free_port):
@@ -32,7 +32,7 @@ def test_web_ui_swarm_stats_stop(demo_shop, tmp_path, free_port):
                                 "--think-time", "0.05-0.1", "--seed-items", "10", "--out", str(out))  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
-        wait_for(ui + "/")
+        eventually(lambda: answers(ui + "/"), "the web UI", timeout=20, alive=process)
         # The UI can start load against the shop: without --web-host it listens on loopback only.
         listening = {c.laddr.ip for c in psutil.Process(process.pid).net_connections("tcp")
                      if c.status == psutil.CONN_LISTEN and c.laddr.port == free_port}  # fmt: skip
@@ -45,10 +45,7 @@ def test_web_ui_swarm_stats_stop(demo_shop, tmp_path, free_port):
         assert names["/orders/checkout/[order_id]"]["num_requests"] > 0
         assert stats["user_count"] == 4
         assert requests.post(ui + "/stop", timeout=10).json()["success"] is True
-        deadline = time.monotonic() + 10  # /stats/requests is cached by Locust for a few seconds
-        while requests.get(ui + "/stats/requests", timeout=5).json()["state"] != "stopped":
-            assert time.monotonic() < deadline, "the run did not stop"
-            time.sleep(0.5)
+        eventually(lambda: stats_state(ui) == "stopped", "the run to stop", timeout=10, every=0.5)
         process.send_signal(signal.SIGINT)  # the UI's way to end shopstorm: Ctrl-C, and the summary is written
         _, stderr = process.communicate(timeout=30)
     finally:

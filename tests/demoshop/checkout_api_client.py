@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
+
+from support import Found
+from support import eventually as wait_for_event
 
 TOKEN = "polar_oat_test_token"
 STRIPE_SECRET = "whsec_test_stripe_endpoint_secret"
@@ -25,19 +27,10 @@ WAIT_S = 15.0
 # How long a test watches for something that must not happen (the idle job worker polls every 50 ms).
 QUIET_S = 0.4
 
-Found = TypeVar("Found")
-
 
 def eventually(check: Callable[[], Found], what: str, timeout: float = WAIT_S) -> Found:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {found!r}")
-        time.sleep(0.02)
+    """:func:`support.eventually`, with this module's wait and a fast poll (the idle job worker polls every 50 ms)."""
+    return wait_for_event(check, what, timeout, every=0.02)
 
 
 class CheckoutClient:

@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import requests
 
 from shopstorm.demoshop.cli import main
 from shopstorm.demoshop.process import DemoShopError, DemoShopProcess
+from support import eventually
 
 
 def _run_shop(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -42,9 +42,7 @@ def test_serves_writes_the_ready_file_and_stops_cleanly_on_sigterm(tmp_path: Pat
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while not ready_file.exists() and shop.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually(ready_file.exists, "the shop's ready file", timeout=20, alive=shop)
         ready = json.loads(ready_file.read_text())
         assert ready["pid"] == shop.pid
         assert ready["url"].startswith("http://127.0.0.1:")
