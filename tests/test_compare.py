@@ -197,15 +197,20 @@ def test_load_summary_refuses_cleanly(tmp_path: Path, content: str | None, messa
     assert raised.value.exit_code == 2
 
 
-@pytest.mark.parametrize(("text", "ratio"), [("10%", 0.10), ("2.5 %", 0.025), ("0.1", 0.1), ("0", 0.0)])
+@pytest.mark.parametrize(("text", "ratio"), [("10%", 0.10), ("2.5 %", 0.025), ("0.1", 0.1), ("0", 0.0), ("150%", 1.5)])
 def test_parse_max_regression(text: str, ratio: float) -> None:
     assert parse_max_regression(text) == pytest.approx(ratio)
 
 
-@pytest.mark.parametrize("text", ["ten", "10x", "-5%", ""])
+@pytest.mark.parametrize("text", ["ten", "10x", "-5%", "", "10", "1"])
 def test_parse_max_regression_refuses(text: str) -> None:
     with pytest.raises(UsageError, match="bad --max-regression"):
         parse_max_regression(text)
+
+
+def test_a_percent_written_without_its_sign_is_refused_with_the_fix_not_read_as_a_thousand_percent() -> None:
+    with pytest.raises(UsageError, match=r"a plain number is a ratio \(1000%\); write 10% for a percent"):
+        parse_max_regression("10")
 
 
 def test_summary_json_is_written_with_the_mode_of_every_other_output(tmp_path):

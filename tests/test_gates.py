@@ -163,6 +163,8 @@ def test_parse_gate_forms(text: str, kind: str, selector: str, metric: str, op: 
         ("journey:checkout<2s", "missing metric after 'journey:checkout'"),
         ("checkout p95<800xs", "unknown unit 'xs' (use ms, s or %)"),
         ("fail_ratio<5ms", "unit 'ms' does not fit fail_ratio"),
+        ("fail_ratio<1", "fail_ratio 1 would be 100%: write 1% for a percent"),  # not a silent 100 %
+        ("journey:checkout fail_ratio<=5", "would be 500%: write 5%"),
         ("count<5%", "unit '%' does not fit count"),
         ("p95=800", "unknown operator '='"),
         ("p95<", "missing value after '<'"),

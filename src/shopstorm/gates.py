@@ -140,6 +140,10 @@ def parse_gate(text: str) -> Gate:
     if written_unit not in scales:
         fits = "".join(f"{u!r} or " for u in scales if u)
         raise bad(f"unit {parts['unit']!r} does not fit {metric} (use {fits}a plain number)")
+    if unit == "ratio" and written_unit == "" and number >= 1:  # a percent written without its sign
+        plain = parts["number"]
+        raise bad(f"{metric} {plain} would be {number * 100:g}%: write {plain}% for a percent, or a ratio below 1 "
+                  "(0.01 is 1%)")  # fmt: skip
     return Gate(text.strip(), kind, selector, metric, op, number * scales[written_unit], unit)
 
 

@@ -79,7 +79,7 @@ def _shape_problem(summary: dict[str, Any]) -> str | None:
 
 
 def parse_max_regression(text: str) -> float:
-    """``"10%"`` → 0.1; a plain number is a ratio (``"0.1"``)."""
+    """``"10%"`` → 0.1; a plain number is a ratio below 1 (``"0.1"``): ``10`` is refused, not read as 1000%."""
     number = text.strip().removesuffix("%")
     try:
         ratio = float(number) / (100 if text.strip().endswith("%") else 1)
@@ -87,6 +87,11 @@ def parse_max_regression(text: str) -> float:
         raise UsageError(f"bad --max-regression {text!r}: use a percentage like 10% or a ratio like 0.1") from None
     if not 0 <= ratio < math.inf:
         raise UsageError(f"bad --max-regression {text!r}: it must be a finite number ≥ 0")
+    if ratio >= 1 and not text.strip().endswith("%"):  # a percent written without its sign
+        raise UsageError(
+            f"bad --max-regression {text!r}: a plain number is a ratio ({ratio * 100:g}%); write {number}% for a "
+            "percent, or a ratio below 1 (0.1 is 10%)"
+        )
     return ratio
 
 
