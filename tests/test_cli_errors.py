@@ -52,6 +52,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *phras
         # an audit gate without the audit is found before the load, not as a "violation" (exit 3) after it
         (["run", "webshop", "--host", "http://127.0.0.1:9", "--gate", "audit.violations==0"], {},
          "gate 'audit.violations==0' needs the audit: add --audit"),
+        # a typo'd flag is judged against shopstorm's flags and Locust's together, not Locust's alone
+        (["consistency", "webshop", "--host", "http://127.0.0.1:9", "--chekouts", "10"], {},
+         "unrecognized argument --chekouts: did you mean --checkouts?"),
+        (["run", "webshop", "--host", "http://127.0.0.1:9", "--gate-x", "p95<1s"], {}, "did you mean --gate?"),
+        (["run", "webshop", "--host", "http://127.0.0.1:9", "--proceses", "2"], {}, "did you mean --processes?"),
+        (["run", "webshop", "--host", "http://127.0.0.1:9", "--frobnicate"], {}, "unrecognized argument --frobnicate"),
     ],
 )  # fmt: skip
 def test_bad_usage_is_one_line_and_exit_2(tmp_path, args, env, phrase):

@@ -128,14 +128,17 @@ def _cli_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {spec.name: getattr(args, spec.name, None) for spec in FIELDS}
 
 
-def _start_run(target_name: str, args: argparse.Namespace, locust_args: list[str], defaults: dict) -> int:
+def _start_run(
+    target_name: str, args: argparse.Namespace, locust_args: list[str], defaults: dict, own_flags: set[str]
+) -> int:
     import locust  # noqa: F401 - first, so gevent patches the standard library before anything uses it
 
-    from shopstorm.engine.launch import check_ports, run_locust
+    from shopstorm.engine.launch import check_locust_flags, check_ports, run_locust
     from shopstorm.journeys import resolve_mix, shoppers_for
     from shopstorm.report.destinations import check_file, check_folder
     from shopstorm.settings import load_settings
 
+    check_locust_flags(locust_args, own_flags)
     if args.command == "demo" and (getattr(args, "host", None) or getattr(args, "urls", None)):
         raise UsageError("demo runs against its own demo shop: use `shopstorm run TARGET --host URL` for yours")
     settings = load_settings(_cli_settings(args), config_file=args.config, defaults=defaults)
@@ -224,6 +227,12 @@ def _list_targets() -> int:
     return 0
 
 
+def _flags_of(parser: argparse.ArgumentParser, command: str) -> set[str]:
+    """Every flag the command takes (to suggest one for a typo, beside Locust's)."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    return {flag for action in commands[command]._actions for flag in action.option_strings}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     terminate_as_interrupt()
@@ -246,10 +255,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
             return _compare(args)
         if args.command == "demo":
-            return _start_run(args.demo_target, args, extra, DEMO_DEFAULTS)
+            return _start_run(args.demo_target, args, extra, DEMO_DEFAULTS, _flags_of(parser, "demo"))
         if args.command == "consistency":
-            return _start_run(args.target, args, extra, CONSISTENCY_DEFAULTS)
-        return _start_run(args.target, args, extra, {})
+            return _start_run(args.target, args, extra, CONSISTENCY_DEFAULTS, _flags_of(parser, "consistency"))
+        return _start_run(args.target, args, extra, {}, _flags_of(parser, "run"))
     except ShopstormError as error:
         print(f"shopstorm: {error}", file=sys.stderr)
         return error.exit_code

@@ -8,8 +8,10 @@ own ``main()``. The run's settings reach the plugin through the ``SHOPSTORM_RUN`
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 from shopstorm.errors import INTERRUPTED_BEFORE_LOAD, UsageError, exit_code_of
 from shopstorm.settings import Settings
 
+_NUMBER = re.compile(r"-\d+(\.\d*)?")  # a negative value, not a flag
 RUN_ENV = "SHOPSTORM_RUN"  # how `shopstorm run` hands the run to Locust's processes: {"target": name, "settings": json}
 
 LOCUSTFILE = str(Path(__file__).with_name("locustfile.py"))
@@ -106,6 +109,21 @@ def locust_argv(settings: Settings, host: str, locust_args: list[str]) -> list[s
         argv += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
         argv += ["--master-host", "127.0.0.1", "--master-port", port]
     return argv + locust_args
+
+
+def check_locust_flags(locust_args: list[str], own_flags: set[str]) -> None:
+    """Refuse, before anything starts, a flag neither shopstorm nor Locust knows, suggesting the closest of both
+    (Locust alone would judge ``--chekouts`` against its own flags and suggest ``--host``)."""
+    from locust.argument_parser import get_parser  # after `import locust` (cli.py): gevent patches first
+
+    locust_flags = {flag for action in get_parser(default_config_files=[])._actions for flag in action.option_strings}
+    for token in locust_args:
+        flag = token.split("=", 1)[0]
+        if not flag.startswith("-") or flag == "-" or _NUMBER.fullmatch(flag) or flag in locust_flags:
+            continue
+        near = difflib.get_close_matches(flag, sorted(own_flags | locust_flags), n=1, cutoff=0.6)
+        hint = f": did you mean {near[0]}?" if near else " (see `--help`, and `locust --help` for Locust's flags)"
+        raise UsageError(f"unrecognized argument {flag}{hint}")
 
 
 def run_locust(target_name: str, settings: Settings, host: str, locust_args: list[str]) -> int:
