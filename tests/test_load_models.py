@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from shopstorm.metrics.arrivals import ArrivalSchedule
 from shopstorm.setting_values import parse_stages
 from support import cli_env, journeys_by_name, read_summary, run_cli
@@ -121,3 +123,32 @@ def test_a_locustfile_whose_shoppers_run_without_the_engine_is_told_how_to_load_
     assert result.returncode == 2, result.stderr[-3000:]
     assert "import them from shopstorm.locust" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def readme_locustfile() -> str:
+    """The README's own locustfile example, as a user would copy it."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Writing your own journeys") :]
+    return section[section.index("```python") + len("```python") : section.index("```", section.index("```python") + 3)]
+
+
+@pytest.mark.parametrize("host_from", ["--host", "SHOPSTORM_HOST"])
+def test_the_readmes_plain_locust_example_runs_with_locusts_own_flags(demo_shop, tmp_path, host_from):
+    """`locust -f` on the README's example: Locust's --host (or shopstorm's SHOPSTORM_HOST alone), -t and -u are the
+    run's; shopstorm's table and summary are written once, Locust's own tables go to locust-stats.json."""
+    shop = demo_shop("sqlite")
+    (tmp_path / "my_locustfile.py").write_text(readme_locustfile())
+    command = [sys.executable, "-m", "locust", "-f", "my_locustfile.py", "-t", "4s", "--headless", "-u", "3", "-r", "3"]
+    env = {"SHOPSTORM_SEED_ITEMS": "5"}
+    if host_from == "--host":
+        command += ["--host", shop.url]
+    else:
+        env["SHOPSTORM_HOST"] = shop.url
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=cli_env(env), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "load started for 4 s" in result.stdout
+    assert "Response time percentiles" not in result.stdout + result.stderr  # Locust's stock tables, not twice
+    summary = read_summary(tmp_path / "shopstorm-out")
+    assert summary["totals"]["requests"] > 0 and summary["settings"]["host"] == shop.url
+    assert (tmp_path / "shopstorm-out" / "locust-stats.json").exists()

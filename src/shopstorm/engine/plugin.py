@@ -55,9 +55,12 @@ def _on_init(environment: Environment, **_: Any) -> None:
     RUN.environment = environment
     try:
         target_name, settings = run_request()
+        if not target_name:  # a plain `locust -f` run: Locust's own flags say what shopstorm's would
+            settings = seeding.adopt_locust_options(environment, settings)
         settings = seeding.with_environment_gates(settings, shoppers)
         RUN.active, RUN.settings = True, settings
         seeding.prepare_targets(shoppers, target_name, settings)
+        seeding.adopt_target_host(environment)
         load.quiet_deliberate_spawn_rate(settings)
         if is_worker(environment):
             signals.STOP.phase = "load"

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from locust.env import Environment
@@ -25,6 +26,7 @@ from shopstorm.engine.run_state import RUN
 from shopstorm.errors import UsageError
 from shopstorm.gates import gates_setting
 from shopstorm.journeys.base import ShopstormUser, apply_mix, resolve_mix
+from shopstorm.setting_values import parse_base_url
 from shopstorm.settings import Settings
 
 log = logging.getLogger("shopstorm")
@@ -40,6 +42,38 @@ def add_hidden_options(parser: Any) -> None:
     parser.add_argument("--shopstorm-seed", default="", help=argparse.SUPPRESS, include_in_web_ui=False)
     parser.add_argument("--shopstorm-workers", default=0, type=int, help=argparse.SUPPRESS, include_in_web_ui=False)
     parser.add_argument("--shopstorm-t0", default=0.0, type=float, help=argparse.SUPPRESS, include_in_web_ui=False)
+
+
+def adopt_locust_options(environment: Environment, settings: Settings) -> Settings:
+    """For a plain ``locust -f`` run (not ``shopstorm run``, which hands Locust its own flags): the settings take
+    Locust's ``--host``, ``-t``/``--run-time``, ``-u`` and ``--headless`` where shopstorm's own were not set, and
+    Locust writes its statistics to ``--out``/locust-stats.json instead of printing tables beside shopstorm's."""
+    options = environment.parsed_options
+    if options is None:
+        return settings
+    changes: dict[str, Any] = {}
+    if environment.host and not (settings.host or settings.urls):
+        try:
+            changes["host"] = parse_base_url(environment.host)
+        except ValueError as error:
+            raise UsageError(f"--host: {error}") from None
+    if getattr(options, "run_time", None) and settings.run_time is None:
+        changes["run_time"] = int(options.run_time)
+    if getattr(options, "num_users", None) and settings.users is None:
+        changes["users"] = int(options.num_users)
+    if getattr(options, "headless", False):
+        changes["headless"] = True
+    if not (getattr(options, "json", False) or getattr(options, "json_file", None)):
+        options.json_file = str(Path(settings.out) / "locust-stats")
+        options.only_summary = True
+    return replace(settings, **changes)
+
+
+def adopt_target_host(environment: Environment) -> None:
+    """Locust needs a host to start shoppers: a plain ``locust -f`` run given only ``SHOPSTORM_HOST`` (or
+    ``--urls``) takes the target's."""
+    if not environment.host and RUN.targets:
+        environment.host = RUN.targets[0].base_url
 
 
 def with_environment_gates(settings: Settings, shoppers: list[type[ShopstormUser]]) -> Settings:
