@@ -120,3 +120,29 @@ def test_unreadable_state_is_reported_never_silently_ok(demo_shop, tmp_path):
     assert unreadable["count"] == 100  # 50 users with garbage, 50 orders answering 500
     reasons = {finding["observed"] for finding in unreadable["all"]}
     assert "HTTP 500" in reasons and any("unreadable answer" in reason for reason in reasons)
+
+
+def test_demo_with_a_fault_runs_the_workload_that_exposes_it_and_the_audit_catches_it(tmp_path):
+    """`demo --fault lost-update` used to run the stress mix without the audit and end `Audit: PASS`-less and green:
+    it now races 300 checkouts for 30 units, says so, and the audit catches the fault (exit 3)."""
+    out = tmp_path / "out"
+    result = run_cli("demo", "--fault", "lost-update", "--out", str(out), timeout=150)
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "demo: --fault lost-update shows in webshop: 300 checkouts racing for 30 units" in result.stdout
+    summary = read_summary(out)
+    assert summary["settings"]["mix"] == "consistency" and summary["audit"]["checkouts"]["acknowledged"] > 0
+    assert {"stock_conserved", "no_oversell"} & set(violated(summary))
+
+
+def test_demo_faults_pick_their_workload_and_a_chosen_target_or_mix_stays_the_users():
+    from shopstorm.cli import _demo_workload
+    from shopstorm.settings import Settings
+
+    target, workload = _demo_workload(Settings(faults=("no-rollback",)), None)
+    assert target == "webshop" and workload["mix"] == "consistency" and workload["seed_price"] == 2
+    assert workload["audit"] is True
+    assert _demo_workload(Settings(faults=("webhook-dup",)), None) == ("checkout-api", {"audit": True})
+    assert _demo_workload(Settings(faults=("double-charge",)), "storefront") == ("storefront", {"audit": True})
+    assert _demo_workload(Settings(faults=("lost-update",), mix="stress"), None) == ("webshop", {"audit": True})
+    assert _demo_workload(Settings(faults=("stall",)), None) == ("webshop", {})  # latency: the stress mix shows it
+    assert _demo_workload(Settings(), "storefront") == ("storefront", {})

@@ -26,6 +26,22 @@ from shopstorm.errors import (
 
 DEMO_DEFAULTS = {"users": 20, "spawn_rate": 10.0, "run_time": 30, "headless": True}
 DEMO_TARGETS = ("webshop", "storefront", "checkout-api")
+# `demo --fault F` runs a workload that exposes F, with the audit, unless told otherwise: the stock and credit
+# faults need shoppers racing for scarce stock (the consistency test, smaller), the checkout API's need its target.
+RACE = {"mix": "consistency", "users": 300, "spawn_rate": 300.0, "seed_users": 300, "checkouts": 300, "seed_items": 1,
+        "seed_stock": 30, "seed_price": 1, "seed_credit": 1, "think_time": (0.0, 0.0), "run_time": 120}  # fmt: skip
+FAULT_DEMOS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "lost-update": ("webshop", RACE, "300 checkouts racing for 30 units"),
+    "ack-before-commit": ("webshop", RACE, "300 checkouts racing for 30 units"),
+    "error-after-commit": ("webshop", RACE, "300 checkouts racing for 30 units; the audit resolves the 500s"),
+    "no-rollback": ("webshop", {**RACE, "seed_price": 2, "checkouts": 200}, "checkouts refused for lack of credit"),
+    "double-charge": ("webshop", {**RACE, "double_submit": 0.2, "seed_credit": 2, "seed_stock": 600},
+                      "a fifth of the orders checked out twice"),
+    "webhook-drop": ("checkout-api", {}, "the checkout API's settlement and webhooks"),
+    "webhook-dup": ("checkout-api", {}, "the checkout API's settlement and webhooks"),
+    "slow-worker": ("checkout-api", {}, "the checkout API's settlement and webhooks"),
+    "stale-status": ("checkout-api", {}, "the checkout API's settlement and webhooks"),
+}  # fmt: skip
 # The course benchmark's consistency test: 1000 users with credit 1, one item with stock 100 at price 1,
 # 1000 concurrent one-unit checkouts, then the audit.
 CONSISTENCY_DEFAULTS = {
@@ -76,9 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--target",
         dest="demo_target",
-        default="webshop",
         choices=DEMO_TARGETS,
-        help="which of the demo shop's APIs to run against (default webshop)",
+        help="which of the demo shop's APIs to run against (default webshop, or the one a --fault needs)",
     )
 
     run = commands.add_parser(
@@ -142,7 +157,11 @@ def _start_run(
     if args.command == "demo" and (getattr(args, "host", None) or getattr(args, "urls", None)):
         raise UsageError("demo runs against its own demo shop: use `shopstorm run TARGET --host URL` for yours")
     settings = load_settings(_cli_settings(args), config_file=args.config, defaults=defaults)
-    if args.command == "consistency" and settings.spawn_rate is None:
+    if args.command == "demo":
+        target_name, workload = _demo_workload(settings, target_name)
+        if workload:
+            settings = load_settings(_cli_settings(args), config_file=args.config, defaults={**defaults, **workload})
+    if settings.mix == "consistency" and settings.spawn_rate is None:
         settings = replace(settings, spawn_rate=float(settings.users or 1))  # everyone at once
     if args.command == "demo" and target_name == "checkout-api" and settings.mix is None:
         settings = replace(settings, mix="payments")  # the demo shows both ways of paying
@@ -185,6 +204,21 @@ def _start_run(
         return run_locust(target_name, settings, shop.url, locust_args)
     finally:
         shop.stop()
+
+
+def _demo_workload(settings: Any, chosen: str | None) -> tuple[str, dict[str, Any]]:
+    """The demo's target and the settings defaults of the workload that exposes its faults (announced on one line),
+    or its own defaults. A --target or --mix given by the user stays theirs; the audit is on unless turned off."""
+    demos = [FAULT_DEMOS[fault] for fault in settings.faults if fault in FAULT_DEMOS]
+    if not demos:
+        return chosen or "webshop", {}
+    target, workload, why = demos[0]
+    if chosen is not None and chosen != target:
+        return chosen, {"audit": True}
+    if settings.mix is not None:
+        workload = {}
+    print(f"demo: --fault {', '.join(settings.faults)} shows in {target}: {why}, then the audit", flush=True)
+    return target, {**workload, "audit": True}
 
 
 def _compare(args: argparse.Namespace) -> int:
