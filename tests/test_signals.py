@@ -83,3 +83,26 @@ def test_a_signal_during_the_audit_keeps_the_finished_load(demo_shop, tmp_path, 
     assert summary["audit"]["verdict"] == "interrupted" and summary["audit"]["invariants"] == []
     assert summary["audit"]["ledger_entries"] > 0
     assert "Audit: INTERRUPTED" in stdout
+
+
+def test_a_second_ctrl_c_during_the_audit_keeps_the_run_and_never_says_nothing_was_written(demo_shop, tmp_path):
+    """Ctrl-C during the load, then again while the audit reads: the summary is written, the audit is marked
+    interrupted, and the command does not end by claiming the load never started."""
+    shop = demo_shop("sqlite", webshop_answers="json")
+    out = tmp_path / "out"
+    with ChaosProxy(shop.url, rule=slow_finds) as proxy:
+        proxy.delay_s = 2.0  # each of the audit's reads is held: the audit lasts seconds
+        run = Run("run", "webshop", "--host", proxy.url, "--audit", "-u", "10", "-r", "10", "-t", "60s",
+                  "--think-time", "0", "--seed-items", "5", "--out", str(out))  # fmt: skip
+        run.wait_for("load started")
+        eventually(lambda: sum(proxy.counts.values()) > 50, "shoppers buying", alive=run.process)
+        run.process.send_signal(signal.SIGINT)
+        run.wait_for("auditing")
+        proxy.slowed.clear()
+        assert proxy.slowed.wait(30), "the audit never read the shop"
+        run.process.send_signal(signal.SIGINT)
+        code, stdout, stderr = run.finish(timeout=30)
+    assert code == 130, stderr
+    assert "Traceback" not in stderr and "nothing was written" not in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["audit"]["verdict"] == "interrupted"
