@@ -104,5 +104,6 @@ def test_a_second_ctrl_c_during_the_audit_keeps_the_run_and_never_says_nothing_w
         code, stdout, stderr = run.finish(timeout=30)
     assert code == 130, stderr
     assert "Traceback" not in stderr and "nothing was written" not in stderr
+    assert "Audit: INTERRUPTED" in stdout and "summary:" in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["audit"]["verdict"] == "interrupted"
