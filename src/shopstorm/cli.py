@@ -24,8 +24,12 @@ from shopstorm.errors import (
     terminate_as_interrupt,
 )
 
+# Target names for shell completion (shtab: a bash function of the preamble, a zsh alternatives list).
+TARGET_NAMES = "webshop storefront checkout-api"
+_BASH_TARGETS = f"_shopstorm_targets() {{ compgen -W '{TARGET_NAMES}' -- \"$1\"; }}"
+TARGET_COMPLETION = {"bash": "_shopstorm_targets", "zsh": f"({TARGET_NAMES})"}
 DEMO_DEFAULTS = {"users": 20, "spawn_rate": 10.0, "run_time": 30, "headless": True}
-DEMO_TARGETS = ("webshop", "storefront", "checkout-api")
+DEMO_TARGETS = tuple(TARGET_NAMES.split())
 # `demo --fault F` runs a workload that exposes F, with the audit, unless told otherwise: the stock and credit
 # faults need shoppers racing for scarce stock (the consistency test, smaller), the checkout API's need its target.
 RACE = {"mix": "consistency", "users": 300, "spawn_rate": 300.0, "seed_users": 300, "checkouts": 300, "seed_items": 1,
@@ -102,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run TARGET's mix against a shop. Without --headless/-t you get Locust's web UI. "
         "Unknown flags (--csv, --html, --processes, --master, --worker, --tags, …) go to Locust.",
     )
-    run.add_argument("target", help="which target: see `shopstorm targets`")
+    run.add_argument("target", help="which target: see `shopstorm targets`").complete = TARGET_COMPLETION
     _add_options(run, "run", {})
 
     consistency = commands.add_parser(
@@ -112,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with stock 100 at price 1, 1000 concurrent one-unit checkouts, then the audit. Every number is an "
         "option. Unknown flags (--processes, …) go to Locust.",
     )
-    consistency.add_argument("target", help="which target: see `shopstorm targets`")
+    consistency.add_argument("target", help="which target: see `shopstorm targets`").complete = TARGET_COMPLETION
     _add_options(consistency, "consistency", CONSISTENCY_DEFAULTS)
 
     commands.add_parser(
@@ -121,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     commands.add_parser("targets", help="list the targets, their journeys and weights")
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script: `source <(shopstorm completion bash)`",
+        description="Print the completion script for SHELL, made from this command's own options: "
+        "`source <(shopstorm completion bash)` in ~/.bashrc, or `shopstorm completion zsh > ~/.zfunc/_shopstorm`.",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
 
     compare = commands.add_parser(
         "compare",
@@ -261,6 +272,14 @@ def _list_targets() -> int:
     return 0
 
 
+def _completion_script(shell: str) -> int:
+    """The completion script for ``shell``, from the real parser (flags, subcommands, target names)."""
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=shell, preamble={"bash": _BASH_TARGETS}))
+    return 0
+
+
 def _flags_of(parser: argparse.ArgumentParser, command: str) -> set[str]:
     """Every flag the command takes (to suggest one for a typo, beside Locust's)."""
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
@@ -280,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return ExitCode.USAGE
+        if args.command == "completion":
+            return _completion_script(args.shell)
         if args.command == "targets":
             if extra:
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
