@@ -13,12 +13,14 @@ TEST_WORKERS ?= 4
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("shopstorm needs Python 3.11 or newer, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	@echo "creating $(VENV) and installing shopstorm with Locust and its other dependencies (once; about a minute)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
+	@echo "installing the test tools (pytest, ruff, hypothesis, import-linter) into $(VENV)"
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 

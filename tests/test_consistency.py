@@ -36,6 +36,8 @@ def test_correct_shop_passes_the_benchmark_with_exactly_100_acknowledged(demo_sh
     assert summary["seed"]["webshop"] == {"mode": "batch", "items": 1, "users": 1000, "orders": 1000}
     assert requests.get(f"{shop.url}/stock/find/0", timeout=5).json()["stock"] == 0  # read apart from the audit
     assert "Audit: PASS: all 8 invariants hold" in result.stdout
+    # the seconds of seeding 1000 users are announced, not silent
+    assert "seeding the shop (webshop: 1 item of 100 units, 1000 users with credit 1, 1000 orders)…" in result.stdout
 
 
 @pytest.mark.parametrize(

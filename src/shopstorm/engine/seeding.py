@@ -115,6 +115,8 @@ def seed_shop() -> None:
     started = time.monotonic()
     try:
         for target in RUN.targets:
+            plan = target.seed_plan()
+            print(f"seeding the shop ({target.name}{': ' + plan if plan else ''})…", flush=True)
             RUN.seed[target.name] = target.seed()
             target.use_seed(RUN.seed[target.name])
     except BaseException:  # a seed refused, or a Ctrl-C: undo what the seeds set up (a webhook registration)

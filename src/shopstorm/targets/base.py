@@ -83,6 +83,10 @@ class Target(ABC):
         :class:`~shopstorm.errors.TargetUnreachable` when the shop cannot be reached or refuses the seed.
         """
 
+    def seed_plan(self) -> str:
+        """What :meth:`seed` is about to create, in a few words, for the line printed while it runs."""
+        return ""
+
     def use_seed(self, seed_data: dict[str, Any], share: tuple[int, int] = (0, 1)) -> None:
         """Adopt the seed made by :meth:`seed` (in this process or, for workers, on the master).
 

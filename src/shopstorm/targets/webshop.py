@@ -183,6 +183,13 @@ class WebshopTarget(Target):
         urls = self.endpoints
         return WebshopAdmin(urls.order_url, urls.payment_url, urls.stock_url, max_body=self.settings.max_body)
 
+    def seed_plan(self) -> str:
+        settings = self.settings
+        plan = f"{settings.seed_items} item{'s' * (settings.seed_items != 1)} of {settings.seed_stock} units"
+        if settings.checkouts:
+            plan += f", {settings.seed_users} users with credit {settings.seed_credit}, {settings.checkouts} orders"
+        return plan
+
     def seed(self) -> dict[str, Any]:
         """A catalogue of ``seed_items`` items with ``seed_stock`` units each; for a consistency run also
         ``seed_users`` users with ``seed_credit`` and ``checkouts`` orders ready to check out (order i belongs to
