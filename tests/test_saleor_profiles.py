@@ -102,6 +102,29 @@ def test_saleor_seeding_crawls_and_posts_nothing_and_the_audit_reads_order_pages
     assert rows["stock_conserved"]["checked"] == 20  # the starter catalogue, crawled
     assert rows["paid_order_charged_once"]["checked"] > 0
     assert ("GET", "/order/") in {(method, path[:7]) for method, path in seen}
+    assert "orders read from the order details pages /order/{token}/ a shopper sees" in audit["warnings"]
+
+
+def audit_run(shop_url: str, tmp_path, settings_toml: str) -> tuple[int, dict]:
+    (tmp_path / "shopstorm.toml").write_text(settings_toml)
+    out = tmp_path / "out"
+    result = run_cli("run", "storefront", "--host", shop_url, "-u", "3", "-r", "3", "-t", "4s", *FAST,
+                     "--journey", "buy", "--audit", "--out", str(out), cwd=tmp_path)  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    return result.returncode, read_summary(out)["audit"]
+
+
+def test_order_pages_without_charges_leave_charged_once_not_checked_and_no_source_passes_nothing(demo_shop, tmp_path):
+    shop = demo_shop("sqlite", faults=["double-charge"])
+    code, audit = audit_run(shop.url, tmp_path, '[storefront]\norder_payments = ""\n')
+    assert code == 0  # the double charge cannot be seen on a page that shows no charges, and is not claimed to hold
+    assert "paid_order_charged_once" not in {row["invariant"] for row in audit["invariants"]}
+    assert "paid_order_charged_once not checked: the order pages show no charges" in audit["warnings"]
+
+    code, audit = audit_run(shop.url, tmp_path, '[storefront]\norder_url = ""\n')
+    assert code == 3 and audit["verdict"] == "fail"
+    readable = {row["invariant"]: row for row in audit["invariants"]}["state_readable"]
+    assert not readable["holds"] and "not checked" in str(readable["worst"]), readable
 
 
 class _RecordingHttp:

@@ -311,19 +311,26 @@ class StorefrontTarget(Target):
             admin.keep(state, "order", token, fetched.reply, lambda _: order_page_state(page, self.profile))
 
         admin.map(read_product, [p for p in self.seed_data.get("products", []) if _auditable(p)])
+        state.warnings.append(f"orders read from {self.order_source()}")
         if self.profile.order_state_path:
             admin.map(read_order, tokens)
         elif self.profile.order_url:
             admin.map(read_order_page, tokens)
+            shown = [order for order in state.orders.values() if order.payments is not None]
+            if state.orders and not shown:
+                state.warnings.append("paid_order_charged_once not checked: the order pages show no charges")
+        else:
+            for token in tokens:  # never passed unchecked: the audit reports each order unreadable
+                state.unreadable["order", token] = "not checked: the storefront profile has no way to read an order"
         return state
 
     def order_source(self) -> str:
-        """Where the audit reads orders from, for the summary."""
+        """Where the audit reads orders from, for the summary's audit warnings."""
         if self.profile.order_state_path:
             return f"the shop's order-state endpoint {self.profile.order_state_path}"
         if self.profile.order_url:
-            return f"the order details page {self.profile.order_url}"
-        return "nowhere: the profile has neither order_state_path nor order_url"
+            return f"the order details pages {self.profile.order_url} a shopper sees"
+        return "nowhere: the storefront profile has neither order_state_path nor order_url"
 
     def products(self) -> list[str]:
         return [product["path"] for product in self.seed_data.get("products", [])]
