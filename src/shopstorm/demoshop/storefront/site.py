@@ -43,7 +43,7 @@ _CATEGORY_LINKS = [{"path": category_path(slug), "name": category_name(slug)} fo
 
 
 class Storefront:
-    """Handlers of the storefront over one store; ``routes()`` must come before the webshop API's ``/orders``."""
+    """Handlers of the storefront over one store (its pages, add to cart, accounts, checkout and order pages)."""
 
     def __init__(self, store: Store, faults: FaultSwitches | None = None) -> None:
         self.store = store
