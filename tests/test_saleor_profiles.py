@@ -39,6 +39,7 @@ def test_the_storefront_table_overrides_the_profile_and_checks_every_entry():
         ({"product_lnk": "a"}, "'product_lnk' is not a storefront setting"),
         ({"product_link": "a[["}, "product_link is not a CSS selector"),
         ({"cart_url": "cart/"}, "cart_url must be a path starting with /"),
+        ({"search_url": "/search/?q={query}"}, "search_url may name only {term} or {token}"),
         ({"order_token_url": "/order/[^/]+/"}, "must have exactly one group"),
         ({"stock_batch_init": "yes"}, "must be true or false"),
     ]:

@@ -153,6 +153,10 @@ def _checked(name: str, value: Any, kind: Any) -> Any:
     if name in _URL_FIELDS:
         if not text.startswith("/"):
             raise UsageError(f"[storefront] {name} must be a path starting with /, got {text!r}")
+        try:
+            text.format(term="t", token="t")
+        except (KeyError, IndexError, ValueError):
+            raise UsageError(f"[storefront] {name} may name only {{term}} or {{token}}, got {text!r}") from None
     elif name == "order_token_url":
         try:
             if re.compile(text).groups != 1:
