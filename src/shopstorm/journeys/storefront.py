@@ -12,6 +12,7 @@ processes and runs), its own password and an address that validates in its count
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from functools import cache
 from typing import Any, ClassVar
@@ -29,6 +30,10 @@ FUNNEL_STEPS = ("visit", "product", "cart", "checkout", "paid")
 
 # Each country's address comes from its own Faker locale, so that area, postcode and city belong together.
 LOCALE_OF_COUNTRY = {"US": "en_US", "DE": "de_DE", "GB": "en_GB", "FR": "fr_FR", "NL": "nl_NL"}
+# Postcodes Faker makes that the country never issues, so Google's address data refuses them: Faker's ZIP ranges of
+# Florida and Hawaii reach into ZIPs of other areas (340xx: the armed forces in the Americas; 96799: American
+# Samoa), and Dutch postcodes never end in SA, SD or SS.
+NOT_ISSUED = {"US": re.compile(r"340\d\d|96799"), "NL": re.compile(r"\d{4} ?S[ADS]")}
 
 
 @cache
@@ -46,14 +51,22 @@ def shopper_address(country: str) -> dict[str, str]:
         "last_name": fake.last_name(),
         "street_address_1": fake.street_address().replace("\n", " "),
         "city": fake.city(),
-        "postal_code": fake.postcode(),
         "country": country,
         "country_area": "",
     }
     if country == "US":
-        state = fake.state_abbr(include_territories=False, include_freely_associated_states=False)
-        address.update(country_area=state, postal_code=fake.postcode_in_state(state))
+        address["country_area"] = fake.state_abbr(include_territories=False, include_freely_associated_states=False)
+    address["postal_code"] = _issued_postcode(fake, country, address["country_area"])
     return address
+
+
+def _issued_postcode(fake: Any, country: str, state: str) -> str:
+    """A postcode of the country (of the US state, when given) that the country really issues."""
+    not_issued = NOT_ISSUED.get(country)
+    while True:
+        postcode = fake.postcode_in_state(state) if state else fake.postcode()
+        if not_issued is None or not not_issued.fullmatch(postcode):
+            return postcode
 
 
 def shopper_identity() -> dict[str, str]:

