@@ -52,12 +52,12 @@ from urllib.parse import urljoin
 import requests
 
 from shopstorm.demoshop.process import DemoShopProcess
-from shopstorm.targets.pages import CSRF_COOKIE, Page
-from shopstorm.targets.storefront import StorefrontTarget
+from shopstorm.targets.pages import Page
+from shopstorm.targets.storefront_profiles import SALEOR
 
 GENERATOR_CPU = 0
 SHOP_CPU = 1
-CSS = StorefrontTarget.selectors
+CSS = SALEOR  # the demo shop renders the saleor profile's markup
 ADDRESS = {
     "email": "bench@example.test",
     "first_name": "Ada",
@@ -74,7 +74,17 @@ JOURNEY_PAGES = {
     "just_visiting": ("home", "category"),
     "search": ("search",),
     "bail_on_cart": ("home", "category", "product"),
-    "buy": ("home", "category", "product", "shipping address", "shipping method", "summary", "payment", "confirmation"),
+    "buy": (
+        "home",
+        "category",
+        "product",
+        "shipping address",
+        "shipping method",
+        "summary",
+        "payment method",
+        "payment",
+        "confirmation",
+    ),
     "register": ("signup", "signup → home"),
 }
 
@@ -96,7 +106,8 @@ def errors(page: Page) -> Any:
 
 def confirmation(page: Page) -> Any:
     errors(page)
-    return page.one(CSS.confirmation, "order confirmation").get("data-status")
+    page.one(CSS.confirmation, "order confirmation")
+    return page.all(CSS.unpaid_marker)
 
 
 def collect(url: str) -> tuple[list[Sample], int]:
@@ -118,9 +129,7 @@ def collect(url: str) -> tuple[list[Sample], int]:
     category = fetch("GET", Page(home.url, 200, home.text).links(CSS.category_link)[0])
     product = fetch("GET", Page(category.url, 200, category.text).links(CSS.product_link)[0])
     add = Page(product.url, 200, product.text).form(CSS.add_to_cart)
-    csrf = {"X-CSRFToken": session.cookies.get(CSRF_COOKIE) or ""}
-    fetch("POST", add.action, data={**add.fields, "quantity": 1}, headers=csrf)
-    cart = fetch("GET", "/cart/")
+    cart = fetch("POST", add.action, data={**add.fields, "quantity": 1})  # Saleor redirects to the cart
     pages = [
         sample("home", home, f'.links("{CSS.category_link}")', lambda p: p.links(CSS.category_link)),
         sample("category", category, f'.links("{CSS.product_link}")', lambda p: p.links(CSS.product_link)),
@@ -132,6 +141,7 @@ def collect(url: str) -> tuple[list[Sample], int]:
         ("shipping address", CSS.address_form, ADDRESS),
         ("shipping method", CSS.method_form, {}),
         ("summary", CSS.summary_form, {}),
+        ("payment method", CSS.payment_method_form, {}),
         ("payment", CSS.payment_form, {}),
     ]
     for name, selector, values in steps:

@@ -86,6 +86,19 @@ def _flag(*names: str, on: tuple[str, ...] = LOAD, metavar: str | None = None, a
     return Flag(names, on, metavar, action)
 
 
+def _parse_storefront_table(value: Any) -> dict[str, Any]:
+    """The ``[storefront]`` table: names to selectors or URLs (checked by the storefront target), or JSON text
+    of such a table from the environment."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError:
+            raise ValueError("must be a table of selectors and URLs (JSON text in the environment)") from None
+    if not isinstance(value, Mapping) or not all(isinstance(v, str | bool) for v in value.values()):
+        raise ValueError(f"must be a table of names to texts, got {value!r}")
+    return {str(key): v for key, v in value.items()}
+
+
 FIELDS: tuple[Field, ...] = (
     Field(
         "host",
@@ -232,6 +245,21 @@ FIELDS: tuple[Field, ...] = (
         "HTTP basic auth USER:PASSWORD sent on every request (or $BASIC_AUTH_USER with $BASIC_AUTH_PASSWORD/_PASS)",
         secret=True,
         flags=(_flag("--basic-auth", on=EVERY, metavar="USER:PASSWORD"),),
+    ),
+    Field(
+        "storefront_profile",
+        parse_choice("saleor", "generic"),
+        "saleor",
+        "storefront target: whose markup and checkout steps to expect (saleor: Saleor's 2018 Django storefront; "
+        "generic: forms with ids, a JSON order endpoint)",
+        flags=(_flag("--storefront-profile", on=EVERY, metavar="saleor|generic"),),
+    ),
+    Field(
+        "storefront",
+        _parse_storefront_table,
+        {},
+        "storefront target: selectors and step URLs overriding the profile's, a settings-file table "
+        "(see docs/targets/storefront.md)",
     ),
     Field(
         "api_token",
@@ -429,6 +457,8 @@ class Settings:
     gates: tuple[Gate, ...] = ()
     junit: str | None = None
     basic_auth: str | None = None
+    storefront_profile: str = "saleor"
+    storefront: dict[str, Any] = field(default_factory=dict)
     api_token: str | None = None
     product_id: str | None = None
     customer_email: str | None = None

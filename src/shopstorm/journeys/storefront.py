@@ -6,12 +6,13 @@ and form-filling pauses scaled by ``--user-speed``. Every journey reports the fu
 (visit → product → cart → checkout → paid), so the summary can show how many journeys got how far.
 
 Shopper data comes from Faker: every shopper gets a unique email (a random suffix keeps it unique across load
-processes and runs) and its own password and address.
+processes and runs), its own password and an address that validates in its country (:func:`shopper_address`).
 """
 
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from functools import cache
 from typing import Any, ClassVar
@@ -27,9 +28,45 @@ from shopstorm.targets.storefront import StorefrontShopper, StorefrontTarget
 FUNNEL_STEPS = ("visit", "product", "cart", "checkout", "paid")
 
 
+# Each country's address comes from its own Faker locale, so that area, postcode and city belong together.
+LOCALE_OF_COUNTRY = {"US": "en_US", "DE": "de_DE", "GB": "en_GB", "FR": "fr_FR", "NL": "nl_NL"}
+# Postcodes Faker makes that the country never issues, so Google's address data refuses them: Faker's ZIP ranges of
+# Florida and Hawaii reach into ZIPs of other areas (340xx: the armed forces in the Americas; 96799: American
+# Samoa), and Dutch postcodes never end in SA, SD or SS.
+NOT_ISSUED = {"US": re.compile(r"340\d\d|96799"), "NL": re.compile(r"\d{4} ?S[ADS]")}
+
+
 @cache
 def _faker() -> Faker:
-    return Faker(["en_US", "de_DE", "en_GB", "fr_FR", "nl_NL"])
+    return Faker(list(LOCALE_OF_COUNTRY.values()))
+
+
+def shopper_address(country: str) -> dict[str, str]:
+    """A shipping address that validates in ``country`` (Saleor checks addresses with Google's i18n address data):
+    a US address carries its state as ``country_area`` and a ZIP code of that state; other countries' postcodes
+    and cities come from their own locale."""
+    fake = _faker()[LOCALE_OF_COUNTRY[country]]
+    address = {
+        "first_name": fake.first_name(),
+        "last_name": fake.last_name(),
+        "street_address_1": fake.street_address().replace("\n", " "),
+        "city": fake.city(),
+        "country": country,
+        "country_area": "",
+    }
+    if country == "US":
+        address["country_area"] = fake.state_abbr(include_territories=False, include_freely_associated_states=False)
+    address["postal_code"] = _issued_postcode(fake, country, address["country_area"])
+    return address
+
+
+def _issued_postcode(fake: Any, country: str, state: str) -> str:
+    """A postcode of the country (of the US state, when given) that the country really issues."""
+    not_issued = NOT_ISSUED.get(country)
+    while True:
+        postcode = fake.postcode_in_state(state) if state else fake.postcode()
+        if not_issued is None or not not_issued.fullmatch(postcode):
+            return postcode
 
 
 def shopper_identity() -> dict[str, str]:
@@ -40,12 +77,7 @@ def shopper_identity() -> dict[str, str]:
     return {
         "email": f"{local}.{uuid.uuid4().hex[:12]}@example.test",
         "password": fake.password(length=14),
-        "first_name": fake.first_name(),
-        "last_name": fake.last_name(),
-        "street_address_1": fake.street_address().replace("\n", " "),
-        "city": fake.city(),
-        "postal_code": fake.postcode(),
-        "country": random.choice(["US", "DE", "GB", "FR", "NL"]),
+        **shopper_address(random.choice(list(LOCALE_OF_COUNTRY))),
     }
 
 

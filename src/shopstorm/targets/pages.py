@@ -2,10 +2,11 @@
 
 A :class:`Browser` gets pages and submits forms the way a person's browser would: hidden inputs (CSRF tokens such
 as Django's ``csrfmiddlewaretoken``, Rails' ``authenticity_token``, Laravel's ``_token``) are carried over because
-every input of the form is sent; cookies persist in the shopper's session; an AJAX post sends the ``csrftoken``
-cookie back as ``X-CSRFToken``; redirects are followed one hop at a time, each hop named in the statistics by
-the target's URL templates (``/products/[slug]/``). Pages are parsed with lxml, only when a journey looks at
-them.
+every input of the form is sent; cookies persist in the shopper's session, so a ``csrftoken`` rotated at login is
+the one sent next; an AJAX post sends the ``csrftoken`` cookie back as ``X-CSRFToken``; every POST carries a
+``Referer``, as Django's CSRF check wants over HTTPS; redirects are followed one hop at a time, each hop named in
+the statistics by the target's URL templates (``/products/[slug]/``). Pages are parsed with lxml, only when a
+journey looks at them.
 
 A page without the expected form, field or element fails that journey step with a message naming the page and
 what was missing.
@@ -143,13 +144,15 @@ class Browser:
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Referer": urljoin(self.base_url, form.page)}
         return self._request("POST", form.action, step=step, expect=expect, data=body, headers=headers)
 
-    def ajax(self, path: str, data: dict[str, Any], *, step: str) -> Reply:
-        """An AJAX form post answered with JSON, the CSRF cookie sent back as ``X-CSRFToken``."""
+    def ajax(self, path: str, data: dict[str, Any], *, step: str, referer: str = "/") -> Reply:
+        """An AJAX form post answered with JSON, the CSRF cookie sent back as ``X-CSRFToken`` and the page it is
+        sent from as ``Referer`` (Django refuses an HTTPS POST without one, AJAX or not)."""
         url = urljoin(self.base_url + "/", path.lstrip("/"))
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Requested-With": "XMLHttpRequest",
             "X-CSRFToken": self.cookie(CSRF_COOKIE) or "",
+            "Referer": urljoin(self.base_url + "/", referer.lstrip("/")),
         }
         with self.http.request("POST", url, name=self.name_for(urlsplit(url).path), data=urlencode(data),
                                headers=headers, catch_response=True) as response:  # fmt: skip

@@ -18,6 +18,8 @@ from sqlalchemy import Column, ColumnElement, Row, Select, String, Table, case, 
 from shopstorm.demoshop.core.store import Store, items, metadata
 
 CATEGORIES = ("shoes", "shirts", "hats", "bags", "socks")
+VARIANT_CATEGORY = "shirts"
+STARTER_PRODUCTS, STARTER_STOCK, STARTER_PRICE = 20, 1000, 10
 DEFAULT_SLUG_PREFIX = "item-"
 FEATURED_COUNT = 8
 # A category page lists at most this many products, a search at most SEARCH_LIMIT: pages stay small and fast
@@ -46,6 +48,32 @@ class Product:
     category: str
     price: int
     stock: int
+
+    @property
+    def path(self) -> str:
+        """The product page's URL, Saleor's shape ``/products/<slug>-<id>/`` (saleor/product/urls.py)."""
+        slug = "product" if self.slug == DEFAULT_SLUG_PREFIX + self.item_id else self.slug
+        return f"/products/{slug}-{self.item_id}/"
+
+    @property
+    def category_path(self) -> str:
+        return category_path(self.category) if self.category in CATEGORIES else "/"
+
+    @property
+    def has_variants(self) -> bool:
+        """Shirts come in sizes: their page has Saleor's JS variant picker instead of the add-to-cart form."""
+        return self.category == VARIANT_CATEGORY
+
+
+def category_path(slug: str) -> str:
+    """A category page's URL, Saleor's shape ``/products/category/<slug>-<id>/``."""
+    return f"/products/category/{slug}-{CATEGORIES.index(slug) + 1}/"
+
+
+def category_of_path(key: str) -> str | None:
+    """The category slug of ``<slug>-<id>`` from a category URL, if it names one."""
+    slug, _, number = key.rpartition("-")
+    return slug if slug in CATEGORIES and number == str(CATEGORIES.index(slug) + 1) else None
 
 
 def category_name(slug: str) -> str:
@@ -95,15 +123,25 @@ class Catalog:
             )
         return await self._list(query.order_by(items.c.id).limit(SEARCH_LIMIT))
 
-    async def by_slug(self, slug: str) -> Product | None:
-        """The product with this slug; ``item-<id>`` always names item ``<id>``, even when it has its own slug."""
-        if slug.startswith(DEFAULT_SLUG_PREFIX):
-            query = self.select_products().where(items.c.id == slug.removeprefix(DEFAULT_SLUG_PREFIX))
-        else:
-            query = self.select_products().where(products.c.slug == slug)
+    async def by_path_key(self, key: str) -> Product | None:
+        """The product of ``<slug>-<id>`` from a product URL: the id decides, as in Saleor's ``product_details``."""
+        _, sep, item_id = key.rpartition("-")
+        if not sep or not item_id:
+            return None
         async with self.store.read() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(self.select_products().where(items.c.id == item_id))).first()
         return None if row is None else product_of(row)
+
+    async def stock_starter_catalogue(self) -> None:
+        """A fresh shop's catalogue, as Saleor's ``populatedb`` gives one: items ``"0"`` .. ``"19"`` with
+        :data:`STARTER_STOCK` units at :data:`STARTER_PRICE`, added only while the shop has no item at all (a
+        storefront is crawled for its products, not stocked through an API)."""
+        async with self.store.read() as conn:
+            if (await conn.scalar(select(items.c.id).limit(1))) is not None:
+                return
+        rows = [{"id": str(n), "stock": STARTER_STOCK, "price": STARTER_PRICE} for n in range(STARTER_PRODUCTS)]
+        async with self.store.write() as conn:
+            await conn.execute(self.store.insert_if_new(items), sorted(rows, key=lambda row: row["id"]))
 
     async def _list(self, query: Select[Any]) -> list[Product]:
         async with self.store.read() as conn:

@@ -3,9 +3,12 @@
 Every storefront GET sets the ``csrftoken`` cookie (the client's own if it is well-formed, else a new random
 one) and exposes the token to its templates as ``request.state.csrf_token``. Every storefront POST must carry
 the cookie and the same token in the form field ``csrfmiddlewaretoken`` or, for AJAX, the ``X-CSRFToken``
-header; otherwise it is refused with 403 "CSRF verification failed" before its handler runs. Tokens are
-compared as they are (Django masks them; a load tool does not need that). Routes are built here, so a
-storefront POST cannot be registered without the check.
+header; otherwise it is refused with 403 "CSRF verification failed" before its handler runs. A POST the shop
+sees as HTTPS (its own scheme, or ``X-Forwarded-Proto: https`` from a proxy, Django's ``SECURE_PROXY_SSL_HEADER``)
+must also carry a ``Referer`` of an HTTPS page of the same host, with Django's reasons when not
+(``django/middleware/csrf.py``, ``CsrfViewMiddleware.process_view``). A login rotates the token
+(:func:`rotate_token`, Django's ``rotate_token``). Tokens are compared as they are (Django masks them; a load tool
+does not need that). Routes are built here, so a storefront POST cannot be registered without the check.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -58,6 +61,9 @@ def form_route(path: str, handler: FormHandler) -> Route:
 
     async def check_token(request: Request) -> Response:
         form = await read_form(request)
+        refused_referer = _referer_problem(request)
+        if refused_referer:
+            return _forbidden(refused_referer)
         cookie = request.cookies.get(COOKIE)
         if not cookie:
             return _forbidden("CSRF cookie not set.")
@@ -70,6 +76,30 @@ def form_route(path: str, handler: FormHandler) -> Route:
         return await handler(request, form)
 
     return Route(path, check_token, methods=["POST"])
+
+
+def rotate_token(response: Response) -> None:
+    """A new CSRF token after login, as Django's ``login()`` does: pages before it carry a stale token."""
+    response.set_cookie(COOKIE, secrets.token_hex(16), max_age=_COOKIE_MAX_AGE_S, path="/", samesite="lax")
+
+
+def _referer_problem(request: Request) -> str | None:
+    """Django's Referer check, done only for a request seen as HTTPS."""
+    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").lower() == "https"
+    if not secure:
+        return None
+    referer = request.headers.get("referer")
+    if referer is None:
+        return "Referer checking failed - no Referer."
+    parts = urlsplit(referer)
+    if not parts.scheme or not parts.netloc:
+        return "Referer checking failed - Referer is malformed."
+    if parts.scheme != "https":
+        return "Referer checking failed - Referer is insecure while host is secure."
+    host = request.headers.get("host", "").split(":")[0].lower()
+    if (parts.hostname or "").lower() != host:
+        return f"Referer checking failed - {referer} does not match any trusted origins."
+    return None
 
 
 async def read_form(request: Request) -> Form:

@@ -17,7 +17,8 @@ from starlette.responses import HTMLResponse, RedirectResponse
 class Pages:
     """Every storefront template, compiled, and the render call handlers use."""
 
-    def __init__(self) -> None:
+    def __init__(self, **shown_everywhere: Any) -> None:
+        """``shown_everywhere``: what every page's layout shows (the navigation's categories)."""
         environment = Environment(
             loader=PackageLoader("shopstorm.demoshop.storefront", "templates"),
             autoescape=True,
@@ -26,6 +27,7 @@ class Pages:
             lstrip_blocks=True,
             auto_reload=False,
         )
+        environment.globals.update(shown_everywhere)
         self._templates: dict[str, Template] = {
             name: environment.get_template(name) for name in environment.list_templates(extensions=["html"])
         }

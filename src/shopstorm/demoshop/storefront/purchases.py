@@ -42,7 +42,6 @@ from shopstorm.demoshop.storefront.catalog import Catalog
 SHIPPING_PRICES = {"standard": 0, "express": 5}
 FULLY_CHARGED = "fully-charged"
 NOT_CHARGED = "not-charged"
-CHARGE_STATUSES = (FULLY_CHARGED, NOT_CHARGED)
 
 storefront_orders = Table(
     "storefront_orders",
