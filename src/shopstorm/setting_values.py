@@ -8,6 +8,7 @@ source it was, so a bad value is one line and exit code 2 wherever it came from.
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -243,6 +244,19 @@ def parse_stages(value: Any) -> tuple[Stage, ...]:
 def stages_text(stages: tuple[Stage, ...]) -> str:
     """The stages as written: ``30s:10,1m:50``."""
     return ",".join(stage.text for stage in stages)
+
+
+def parse_text_table(value: Any) -> dict[str, Any]:
+    """A table of names to texts or true/false (the ``[storefront]`` selectors and step URLs, checked by their
+    target), or JSON text of such a table from the environment."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except (json.JSONDecodeError, RecursionError):
+            raise ValueError("must be a table of selectors and URLs (JSON text in the environment)") from None
+    if not isinstance(value, Mapping) or not all(isinstance(v, str | bool) for v in value.values()):
+        raise ValueError(f"must be a table of names to texts, got {str(value)[:80]!r}")
+    return {str(key): v for key, v in value.items()}
 
 
 def parse_text(value: Any) -> str:

@@ -40,6 +40,7 @@ from shopstorm.setting_values import (
     parse_seconds,
     parse_stages,
     parse_text,
+    parse_text_table,
     parse_texts,
     parse_think_time,
     parse_timespan,
@@ -84,19 +85,6 @@ class Field:
 
 def _flag(*names: str, on: tuple[str, ...] = LOAD, metavar: str | None = None, action: str = "value") -> Flag:
     return Flag(names, on, metavar, action)
-
-
-def _parse_storefront_table(value: Any) -> dict[str, Any]:
-    """The ``[storefront]`` table: names to selectors or URLs (checked by the storefront target), or JSON text
-    of such a table from the environment."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip() else {}
-        except json.JSONDecodeError:
-            raise ValueError("must be a table of selectors and URLs (JSON text in the environment)") from None
-    if not isinstance(value, Mapping) or not all(isinstance(v, str | bool) for v in value.values()):
-        raise ValueError(f"must be a table of names to texts, got {value!r}")
-    return {str(key): v for key, v in value.items()}
 
 
 FIELDS: tuple[Field, ...] = (
@@ -256,7 +244,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "storefront",
-        _parse_storefront_table,
+        parse_text_table,
         {},
         "storefront target: selectors and step URLs overriding the profile's, a settings-file table "
         "(see docs/targets/storefront.md)",

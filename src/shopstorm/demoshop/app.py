@@ -4,8 +4,8 @@ Each API face is a package with its own routes: the webshop benchmark's ``/stock
 ``/orders`` (:mod:`~shopstorm.demoshop.webshop.api`), the HTML storefront and its JSON reads
 (:mod:`~shopstorm.demoshop.storefront.site`), and the Polar-like checkout API under ``/v1`` with its Stripe intake
 (:mod:`~shopstorm.demoshop.checkout_api.api`). This module only puts them side by side on one port over one store.
-The storefront's routes come first: its ``/orders/<token>/`` page must match before the webshop API's
-``/orders`` mount, which would answer 404 for any path under it. The ``stall`` fault lives here as ASGI
+The storefront's pages live under Saleor's paths (``/products/…``, ``/cart/``, ``/checkout/…``, ``/order/<token>/``),
+beside the webshop API's ``/orders`` mount. The ``stall`` fault lives here as ASGI
 middleware because it affects every response, whatever the API: a response ready inside a stall window is held
 until the window ends. Optional basic auth (:mod:`~shopstorm.demoshop.core.basic_auth`) guards every route but
 ``/health`` and the checkout API, which has its own bearer token. Every request body, on every route, is capped
