@@ -60,11 +60,15 @@ class CheckoutClient:
         assert response.status_code == 201, response.text
         return response.json()
 
-    def product(self, stock: int = 10, price_amount: int = 1500) -> dict[str, Any]:
-        return self.create("/v1/products/", {"name": "Sticker pack", "price_amount": price_amount, "stock": stock})
+    def product(self, stock: int | None = 10, price_amount: int = 1500) -> dict[str, Any]:
+        """A one-time product with one fixed price (Polar's ``prices``), and the demo's own stock unless None."""
+        price = {"amount_type": "fixed", "price_amount": price_amount, "price_currency": "usd"}
+        extra = {} if stock is None else {"stock": stock}
+        return self.create("/v1/products/", {"name": "Sticker pack", "prices": [price], **extra})
 
     def checkout(self, product: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        return self.create("/v1/checkouts/client/", {"product_id": product["id"], **fields})
+        """A checkout made as Polar makes one: ``POST /v1/checkouts/`` with the organization token."""
+        return self.create("/v1/checkouts/", {"products": [product["id"]], **fields})
 
     def confirm(self, checkout: dict[str, Any], **fields: Any) -> requests.Response:
         body = {"customer_email": "shopper@example.com", **fields}

@@ -189,13 +189,18 @@ def test_invalid_bodies_are_422_with_the_field_located(api: CheckoutClient) -> N
 
     assert problems("POST", "/v1/products/", {"name": "", "price_amount": 0, "stock": "5"}) == [
         (["body", "name"], "string_too_short"),
-        (["body", "price_amount"], "greater_than_equal"),
+        (["body", "prices"], "missing"),
         (["body", "stock"], "int_type"),
     ]
-    assert problems("POST", "/v1/products/", [1]) == [(["body"], "model_attributes_type")]
-    assert problems("POST", "/v1/checkouts/client/", {"product_id": "no-such-product"}) == [
-        (["body", "product_id"], "value_error")
+    negative = {"name": "x", "prices": [{"amount_type": "fixed", "price_amount": -1}]}
+    assert problems("POST", "/v1/products/", negative) == [
+        (["body", "prices", 0, "price_amount"], "greater_than_equal")
     ]
+    assert problems("POST", "/v1/products/", [1]) == [(["body"], "model_attributes_type")]
+    assert problems("POST", "/v1/checkouts/", {"products": ["no-such-product"]}) == [
+        (["body", "products"], "value_error")
+    ]
+    assert problems("POST", "/v1/checkouts/", {"products": []}) == [(["body", "products"], "too_short")]
     checkout = api.checkout(api.product(), payment_processor="dummy")
     secret = checkout["client_secret"]
     assert problems("PATCH", f"/v1/checkouts/client/{secret}", {"customer_email": "no-at-sign"}) == [

@@ -40,7 +40,7 @@ from shopstorm.replies import JourneyFailed, Reply
 from shopstorm.settings import Settings
 from shopstorm.targets.admin_http import whole_number
 from shopstorm.targets.base import Target, call
-from shopstorm.targets.checkout_api_reader import CHECKOUTS, CheckoutApiReader, Received
+from shopstorm.targets.checkout_api_reader import CHECKOUTS, CLIENT_CHECKOUTS, CheckoutApiReader, Received
 from shopstorm.targets.signing import new_webhook_secret, sign_stripe_event
 from shopstorm.targets.webhook_receiver import WebhookReceiver
 
@@ -48,8 +48,9 @@ EVENTS = ("checkout.updated", "order.created", "order.paid")
 PROVIDER_PATH = "/v1/integrations/stripe/webhook"
 NAMES = {
     "create": CHECKOUTS,
-    "checkout": CHECKOUTS + "[client_secret]",
-    "confirm": CHECKOUTS + "[client_secret]/confirm",
+    "create 2024": CLIENT_CHECKOUTS,
+    "checkout": CLIENT_CHECKOUTS + "[client_secret]",
+    "confirm": CLIENT_CHECKOUTS + "[client_secret]/confirm",
     "provider": PROVIDER_PATH,
 }
 POLL_FIRST_S, POLL_MAX_S = 0.05, 1.0  # the settle step's backoff: doubling from the first wait up to the max
@@ -86,28 +87,34 @@ class CheckoutApiShopper:
         self.http, self.target = http, target
 
     def create(self, email: str, processor: str = "dummy") -> Checkout:
-        body = {"product_id": self.target.product_id, "customer_email": email}
+        """Create a checkout for the seeded product: ``POST /v1/checkouts/`` with ``products``, or on an older
+        deployment (``--checkout-api-version 2024``) the client route with ``product_id``."""
+        body: dict[str, Any] = {"customer_email": email}
+        if self.target.seed_data.get("checkout_api_version") == "2024":
+            path, name, body["product_id"] = CLIENT_CHECKOUTS, NAMES["create 2024"], self.target.product_id
+        else:
+            path, name, body["products"] = CHECKOUTS, NAMES["create"], [self.target.product_id]
         if processor != "dummy":
             body["payment_processor"] = processor
-        reply = call(self.http, "POST", CHECKOUTS, name=NAMES["create"], step="create checkout", json=body)
+        reply = call(self.http, "POST", path, name=name, step="create checkout", json=body)
         checkout = Checkout.from_reply(reply, "create checkout")
         LEDGER.record("created", checkout.id, checkout.client_secret, checkout.amount, "ok", reply.detail)
         return checkout
 
     def update_customer(self, checkout: Checkout, customer: dict[str, Any]) -> Checkout:
-        reply = call(self.http, "PATCH", CHECKOUTS + checkout.client_secret, name=NAMES["checkout"],
+        reply = call(self.http, "PATCH", CLIENT_CHECKOUTS + checkout.client_secret, name=NAMES["checkout"],
                      step="update customer", json=customer)  # fmt: skip
         return Checkout.from_reply(reply, "update customer")
 
     def get(self, checkout: Checkout, name: str = NAMES["checkout"]) -> Checkout:
-        reply = call(self.http, "GET", CHECKOUTS + checkout.client_secret, name=name, step="get checkout")
+        reply = call(self.http, "GET", CLIENT_CHECKOUTS + checkout.client_secret, name=name, step="get checkout")
         return Checkout.from_reply(reply, "get checkout")
 
     def confirm(self, checkout: Checkout) -> Checkout:
         """Confirm; success means the checkout answers ``confirmed``."""
         reply = LEDGER.recorded("confirm", checkout.id, checkout.client_secret, checkout.amount, lambda: call(
-            self.http, "POST", f"{CHECKOUTS}{checkout.client_secret}/confirm", name=NAMES["confirm"], step="confirm",
-            json={},
+            self.http, "POST", f"{CLIENT_CHECKOUTS}{checkout.client_secret}/confirm", name=NAMES["confirm"],
+            step="confirm", json={},
         ))  # fmt: skip
         confirmed = Checkout.from_reply(reply, "confirm")
         if confirmed.status != "confirmed":
@@ -208,10 +215,13 @@ class CheckoutApiTarget(Target):
     # --- before the load ---------------------------------------------------------------------------------------
 
     def seed(self) -> dict[str, Any]:
-        """The product (given, or made on the demo shop), its stock and order count, and the webhook endpoint."""
+        """The way checkouts are created, the product (given, or a free one made), its stock (where the shop counts
+        it) and order count, and the webhook endpoint."""
         reader, settings = self._reader(), self.settings
-        product_id, stock = reader.seed_product(settings.product_id, settings.seed_price, settings.seed_stock)
+        version = reader.checkout_api_version(settings.checkout_api_version)
+        product_id, stock = reader.seed_product(settings.product_id)
         seed = {
+            "checkout_api_version": version,
             "product_id": product_id,
             "stock": stock,
             "orders": reader.order_count(product_id),

@@ -29,8 +29,10 @@ from shopstorm.replies import MAX_BODY
 from shopstorm.targets.admin_http import AdminSession, whole_number
 from shopstorm.targets.base import read_until_steady
 
-CHECKOUTS = "/v1/checkouts/client/"
+CHECKOUTS = "/v1/checkouts/"  # where checkouts are created, with the organization token
+CLIENT_CHECKOUTS = "/v1/checkouts/client/"  # a checkout by its client secret; older Polar also created here
 AUDIT_POLL_S = 0.5
+FREE_PRICE = {"amount_type": "fixed", "price_amount": 0, "price_currency": "usd"}
 QUIET_S = 3.0  # how long an open checkout whose confirm got no answer is watched for that confirm committing late
 
 Received = Callable[[], list[Delivery]]  # the webhooks the receiver got so far
@@ -48,17 +50,29 @@ class CheckoutApiReader(AdminSession):
 
     # --- seeding ---------------------------------------------------------------------------------------------
 
-    def seed_product(self, product_id: str | None, price: int, stock: int) -> tuple[str, int | None]:
-        """The product the load buys: the one given, read, else one made with ``price`` and ``stock``. Returns
-        (its id, its stock; None when the shop does not say)."""
+    def seed_product(self, product_id: str | None) -> tuple[str, int | None]:
+        """The product the load buys: the one given, read, else a free one-time product made with Polar's
+        ``prices`` (a fixed price of 0: its checkouts settle without a card). Returns (its id, its stock; None when
+        the shop does not count stock, as Polar does not)."""
         if product_id:
             reply = self.send("GET", self._url(f"/v1/products/{product_id}"), "/v1/products/[id]")
         else:
-            product = {"name": "shopstorm load-test product", "price_amount": price, "stock": stock}
+            product = {"name": "shopstorm load-test product", "prices": [FREE_PRICE]}
             reply = self.send("POST", self._url("/v1/products/"), "/v1/products/", json=product)
         seeded_id = self.field(reply, "id", "products")
         stock_now = reply.body.get("stock") if isinstance(reply.body, dict) else None
         return seeded_id, stock_now if isinstance(stock_now, int) else None
+
+    def checkout_api_version(self, chosen: str) -> str:
+        """``chosen`` unless it is ``auto``; then ``2024`` when the shop has no ``POST /v1/checkouts/`` (404 or
+        405: an older self-hosted Polar that still creates through ``POST /v1/checkouts/client/``), else
+        ``current``. The probe's empty body creates nothing: a shop with the route refuses it (422)."""
+        if chosen != "auto":
+            return chosen
+        reply = self.read("POST", self._url(CHECKOUTS), json={})
+        if reply.status == 0:
+            raise self.unreachable("POST", self._url(CHECKOUTS), reply)
+        return "2024" if reply.status in (404, 405) else "current"
 
     def order_count(self, product_id: str) -> int | None:
         """How many orders the shop holds for the product; None when it cannot be read."""
@@ -129,7 +143,7 @@ class CheckoutApiReader(AdminSession):
         """Each checkout and its orders into ``state``, or marked unreadable with the reason."""
 
         def read(checkout_id: str) -> None:
-            reply = self.read("GET", self._url(CHECKOUTS + secrets[checkout_id]))
+            reply = self.read("GET", self._url(CLIENT_CHECKOUTS + secrets[checkout_id]))
             orders = self.read("GET", self._url(f"/v1/orders/?checkout_id={checkout_id}"))
             state.unreadable.pop(checkout_id, None)
             for answer in (reply, orders):

@@ -1,4 +1,8 @@
-"""The checkout API: a Polar-like ``/v1`` API of products, client checkouts, orders and webhook endpoints.
+"""The checkout API: a Polar-like ``/v1`` API of products, checkouts, orders and webhook endpoints.
+
+Checkouts are created with the organization token (``POST /v1/checkouts/`` with ``products``) and then read,
+updated and confirmed by client secret (``/v1/checkouts/client/{client_secret}``), as Polar's
+server/polar/checkout/endpoints.py routes them; the removed ``POST /v1/checkouts/client/`` answers 405.
 
 This module maps each route to a handler that validates the request (:mod:`bodies`), calls the store work
 (:mod:`checkouts`, :mod:`orders`, :mod:`webhooks`, :mod:`stripe_events`) and answers JSON, errors as
@@ -67,7 +71,8 @@ class CheckoutApi:
         guarded = [
             Route("/products/", self.create_product, methods=["POST"]),
             Route("/products/{product_id}", self.get_product, methods=["GET"]),
-            Route("/checkouts/client/", self.create_checkout, methods=["POST"]),
+            Route("/checkouts/", self.create_checkout, methods=["POST"]),
+            Route("/checkouts/client/", _removed_client_create, methods=["POST"]),
             Route("/checkouts/client/{client_secret}", self.get_checkout, methods=["GET"]),
             Route("/checkouts/client/{client_secret}", self.update_checkout, methods=["PATCH"]),
             Route("/checkouts/client/{client_secret}/confirm", self.confirm_checkout, methods=["POST"]),
@@ -153,6 +158,11 @@ class CheckoutApi:
         if await stripe_events.record_event(self.store, event):
             self.jobs.wake()
         return JSONResponse({"received": True})
+
+
+async def _removed_client_create(_request: Request) -> JSONResponse:
+    """``POST /v1/checkouts/client/``, which Polar removed: its server answers 405 there, as here."""
+    return JSONResponse({"detail": "Method Not Allowed"}, 405, headers={"Allow": "GET, PATCH"})
 
 
 def _path_key(request: Request, name: str, kind: str) -> str:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from shopstorm.demoshop.checkout_api.checkouts import CUSTOMER_FIELDS, PAYMENT_PROCESSORS
+from shopstorm.demoshop.checkout_api.checkouts import CURRENCY, CUSTOMER_FIELDS, PAYMENT_PROCESSORS
 from shopstorm.demoshop.checkout_api.orders import MAX_PAGE_SIZE
 from shopstorm.demoshop.checkout_api.webhooks import EVENT_TYPES, is_valid_secret
 from shopstorm.demoshop.core.errors import request_validation_error
@@ -128,21 +128,58 @@ class Fields:
         return value
 
 
-def product_fields(body: dict[str, Any]) -> tuple[str, int, int]:
-    """``(name, price_amount, stock)`` of ``POST /v1/products/``."""
+def product_fields(body: dict[str, Any]) -> tuple[str, int, int | None]:
+    """``(name, price_amount, stock)`` of ``POST /v1/products/``: Polar's ``ProductCreateOneTime`` with one
+    ``prices`` entry, a ``fixed`` price (``price_amount`` 0 is free) or the legacy ``free`` type that Polar rewrites
+    to a fixed price of 0 (server/polar/product/schemas.py). ``stock`` is the demo shop's own, optional extension:
+    Polar's products have none, and a product made without it is never out of stock."""
     fields = Fields(body)
     name = fields.text("name", required=True, max_length=MAX_ID_LENGTH)
-    price_amount = fields.integer("price_amount", minimum=1)
-    stock = fields.integer("stock", minimum=0)
+    price_amount = _one_price(fields, body.get("prices", _MISSING))
+    stock = fields.integer("stock", minimum=0) if fields.has("stock") else None
     fields.check()
-    assert name is not None and price_amount is not None and stock is not None
+    assert name is not None and price_amount is not None
     return name, price_amount, stock
 
 
+def _one_price(fields: Fields, prices: Any) -> int | None:
+    """The amount of the one price in ``prices``; a problem in ``fields`` for anything else."""
+    if prices is _MISSING:
+        fields.problem("prices", "Field required", "missing")
+        return None
+    if not isinstance(prices, list) or len(prices) != 1 or not isinstance(prices[0], dict):
+        fields.problem("prices", "the demo shop takes exactly one fixed or free price", "list_type")
+        return None
+    price = Fields(prices[0], where="body")
+    amount_type = price.choice("amount_type", ("fixed", "free"), default="")
+    if amount_type == "free":
+        amount: int | None = 0
+    else:
+        amount = price.integer("price_amount", minimum=0)
+    price.choice("price_currency", (CURRENCY,), default=CURRENCY)
+    if not price.has("amount_type"):
+        price.problem("amount_type", "Field required", "missing")
+    for problem in price.errors:
+        fields.errors.append({**problem, "loc": ["body", "prices", 0, *problem["loc"][1:]]})
+    return None if price.errors else amount
+
+
 def new_checkout_fields(body: dict[str, Any]) -> tuple[str, str | None, str]:
-    """``(product_id, customer_email, payment_processor)`` of ``POST /v1/checkouts/client/``."""
+    """``(product_id, customer_email, payment_processor)`` of ``POST /v1/checkouts/``: Polar's
+    ``CheckoutProductsCreate``, whose ``products`` list (at least one id) selects its first product."""
     fields = Fields(body)
-    product_id = fields.text("product_id", required=True, max_length=MAX_ID_LENGTH)
+    products = body.get("products", _MISSING)
+    product_id = None
+    if products is _MISSING:
+        fields.problem("products", "Field required", "missing")
+    elif not isinstance(products, list) or not products:
+        fields.problem("products", "List should have at least 1 item after validation, not 0", "too_short")
+    elif not all(isinstance(p, str) and 0 < len(p) <= MAX_ID_LENGTH for p in products):
+        fields.problem("products", "Input should be a valid UUID", "uuid_type")
+    elif len(set(products)) != len(products):
+        fields.problem("products", "Value error, Product IDs must be unique", "value_error")
+    else:
+        product_id = products[0]
     customer_email = fields.email("customer_email")
     payment_processor = fields.choice("payment_processor", PAYMENT_PROCESSORS, default="dummy")
     fields.check()

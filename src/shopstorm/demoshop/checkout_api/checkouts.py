@@ -1,13 +1,14 @@
 """Products and checkouts of the checkout API: their tables, their JSON objects, and a checkout's way to payment.
 
-Products are demo-only admin data: a name, a price and the stock that settlement takes from. A checkout is made
-for one product at the price of that moment and is reached by its client secret (``polar_c_`` + random), like
-Polar's client checkout API. It moves open -> confirmed -> succeeded | failed. Only an open checkout can be
-updated or confirmed, and both lock its row first (``SELECT ... FOR UPDATE`` on PostgreSQL, the store's write
-lock on SQLite), so of two concurrent confirms one wins and the other is refused: a checkout is never charged
-twice. Confirming a ``dummy`` checkout enqueues its ``settle`` job in the same transaction (:mod:`settlement`
-runs it); a ``stripe`` checkout gets a payment intent id instead and waits for the provider's event
-(:mod:`stripe_events`).
+Products are a name and one one-time price, made and shown as Polar's (``prices``, server/polar/product/); a
+demo-only ``stock``, when one was given, is what settlement takes from. A checkout is created with the organization token
+through ``POST /v1/checkouts/`` for the first of its ``products`` at that product's price, and is then reached by
+its client secret (``polar_c_`` + random), like Polar's client checkout API. It moves open -> confirmed ->
+succeeded | failed. Only an open checkout can be updated or confirmed, and both lock its row first (``SELECT ... FOR UPDATE``
+on PostgreSQL, the store's write lock on SQLite), so of two concurrent confirms one wins and the other is refused: a
+checkout is never charged twice. Confirming a ``dummy`` checkout enqueues its ``settle`` job in the same transaction
+(:mod:`settlement` runs it); a ``stripe`` checkout gets a payment intent id instead and waits for the provider's
+event (:mod:`stripe_events`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ checkout_products = Table(
     Column("id", String, primary_key=True),
     Column("name", String, nullable=False),
     Column("price_amount", BigInteger, nullable=False),
-    Column("stock", BigInteger, nullable=False),
+    Column("stock", BigInteger, nullable=True),  # None: not counted, as on Polar
     Column("created_at", Float, nullable=False),
 )
 checkouts = Table(
@@ -76,7 +77,26 @@ def iso_time(timestamp: float | None) -> str | None:
 
 
 def product_object(row: Row[Any]) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "price_amount": int(row.price_amount), "stock": int(row.stock)}
+    """A product as Polar shows it (one-time, one fixed price), with the demo's ``stock`` when it counts one."""
+    product = {
+        "id": row.id,
+        "name": row.name,
+        "is_recurring": False,
+        "is_archived": False,
+        "prices": [
+            {
+                "id": row.id,  # one price per product: its id is the product's
+                "product_id": row.id,
+                "amount_type": "fixed",
+                "price_amount": int(row.price_amount),
+                "price_currency": CURRENCY,
+                "is_archived": False,
+            }
+        ],
+    }
+    if row.stock is not None:
+        product["stock"] = int(row.stock)
+    return product
 
 
 def checkout_object(row: Row[Any]) -> dict[str, Any]:
@@ -104,15 +124,14 @@ def not_open(row: Row[Any]) -> TypedApiError:
     return TypedApiError(403, "NotOpenCheckout", f"checkout {row.id} is {row.status}, not open")
 
 
-async def create_product(store: Store, name: str, price_amount: int, stock: int) -> dict[str, Any]:
-    product_id = str(uuid.uuid4())
+async def create_product(store: Store, name: str, price_amount: int, stock: int | None) -> dict[str, Any]:
     async with store.write() as conn:
-        await conn.execute(
-            insert(checkout_products).values(
-                id=product_id, name=name, price_amount=price_amount, stock=stock, created_at=time.time()
-            )
+        created = await conn.execute(
+            insert(checkout_products)
+            .values(id=str(uuid.uuid4()), name=name, price_amount=price_amount, stock=stock, created_at=time.time())
+            .returning(*checkout_products.c)
         )
-    return {"id": product_id, "name": name, "price_amount": price_amount, "stock": stock}
+        return product_object(created.one())
 
 
 async def find_product(store: Store, product_id: str) -> dict[str, Any]:
@@ -130,7 +149,7 @@ async def create_checkout(
     async with store.write() as conn:
         price = await conn.scalar(select(checkout_products.c.price_amount).where(checkout_products.c.id == product_id))
         if price is None:
-            raise field_error("product_id", f"product {product_id[:80]!r} does not exist", "value_error")
+            raise field_error("products", "Product does not exist.", "value_error")
         created = await conn.execute(
             insert(checkouts)
             .values(

@@ -3,17 +3,18 @@
 Settling runs inside one job's transaction (:mod:`~shopstorm.demoshop.core.jobs`), from the ``settle`` job a dummy
 checkout's confirm enqueues or from a Stripe ``payment_intent.succeeded`` event (:mod:`stripe_events`). It locks the
 checkout and does nothing unless the checkout is still confirmed, so running it twice settles once. One unit of the
-product's stock is taken with a conditional ``UPDATE`` (never below 0); without stock the checkout fails and
-``checkout.updated`` is emitted. Otherwise the paid order is created, the checkout succeeds with its order id, and
-``checkout.updated``, ``order.created`` and ``order.paid`` are emitted, all committed together. The ``stale-status``
-fault skips the checkout's own update: the order exists, the checkout stays confirmed.
+product's stock, where the product counts one, is taken with a conditional ``UPDATE`` (never below 0); without stock
+the checkout fails and ``checkout.updated`` is emitted. Otherwise the paid order is created, the checkout succeeds
+with its order id, and ``checkout.updated``, ``order.created`` and ``order.paid`` are emitted, all committed
+together. The ``stale-status`` fault skips the checkout's own update: the order exists, the checkout stays
+confirmed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, update
+from sqlalchemy import Row, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shopstorm.demoshop.checkout_api.checkouts import (
@@ -48,7 +49,10 @@ class Settlement:
         """Settle a locked, confirmed checkout: take a unit of stock and create its paid order, or fail it."""
         taken = await conn.execute(
             update(checkout_products)
-            .where(checkout_products.c.id == checkout.product_id, checkout_products.c.stock >= 1)
+            .where(
+                checkout_products.c.id == checkout.product_id,
+                or_(checkout_products.c.stock.is_(None), checkout_products.c.stock >= 1),
+            )
             .values(stock=checkout_products.c.stock - 1)
         )
         if taken.rowcount != 1:
