@@ -1,14 +1,14 @@
 """Products and checkouts of the checkout API: their tables, their JSON objects, and a checkout's way to payment.
 
 Products are a name and one one-time price, made and shown as Polar's (``prices``, server/polar/product/); a
-demo-only ``stock``, when one was given, is what settlement takes from. A checkout is created with the organization token
-through ``POST /v1/checkouts/`` for the first of its ``products`` at that product's price, and is then reached by
-its client secret (``polar_c_`` + random), like Polar's client checkout API. It moves open -> confirmed ->
-succeeded | failed. Only an open checkout can be updated or confirmed, and both lock its row first (``SELECT ... FOR UPDATE``
-on PostgreSQL, the store's write lock on SQLite), so of two concurrent confirms one wins and the other is refused: a
-checkout is never charged twice. Confirming a ``dummy`` checkout enqueues its ``settle`` job in the same transaction
-(:mod:`settlement` runs it); a ``stripe`` checkout gets a payment intent id instead and waits for the provider's
-event (:mod:`stripe_events`).
+demo-only ``stock``, when one was given, is what settlement takes from. A checkout is created with the
+organization token through ``POST /v1/checkouts/`` for the first of its ``products`` at that product's price, and
+is then reached by its client secret (``polar_c_`` + random), like Polar's client checkout API. It moves open ->
+confirmed -> succeeded | failed. Only an open checkout can be updated or confirmed, and both lock its row first
+(``SELECT ... FOR UPDATE`` on PostgreSQL, the store's write lock on SQLite), so of two concurrent confirms one
+wins and the other is refused: a checkout is never charged twice. Confirming a ``dummy`` checkout enqueues its
+``settle`` job in the same transaction (:mod:`settlement` runs it); a ``stripe`` checkout gets a payment intent id
+instead and waits for the provider's event (:mod:`stripe_events`).
 """
 
 from __future__ import annotations
