@@ -4,6 +4,9 @@ the real contract. Each test names its row."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,8 +14,12 @@ from typing import Any
 
 import pytest
 
-from demoshop.checkout_api_client import CheckoutClient
+from demoshop.checkout_api_client import CheckoutClient, WebhookReceiver, eventually
+from shopstorm.errors import UsageError
+from shopstorm.settings import load_settings
+from shopstorm.targets.checkout_api import WEBHOOKS_SKIPPED, CheckoutApiTarget
 from shopstorm.targets.checkout_api_reader import CheckoutApiReader
+from shopstorm.targets.signing import verify_standard_webhook
 
 TOKEN = "polar_oat_contract_test_token"
 
@@ -68,3 +75,69 @@ def test_row_11_a_product_needs_prices_has_no_stock_and_the_seed_makes_a_free_on
     assert [(p["amount_type"], p["price_amount"]) for p in product["prices"]] == [("fixed", 0)]
     legacy_free = {"name": "y", "prices": [{"amount_type": "free"}]}
     assert api.create("/v1/products/", legacy_free)["prices"][0]["price_amount"] == 0  # Polar rewrites "free" to 0
+
+
+# --- rows 3 and 4: webhooks --------------------------------------------------------------------------------------
+
+POLAR_SECRET = "whsec_polar_made_this_secret_for_the_endpoint_0123"  # any string: Polar's are not base64
+
+
+def hand_signed(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks signature from first principles: v1, base64(HMAC-SHA256(key, "id.t.body"))."""
+    signed_content = f"{webhook_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed_content, hashlib.sha256).digest()).decode()
+
+
+def test_row_4_polar_keys_the_signature_with_the_whole_secret_string():
+    body, timestamp = b'{"type":"order.paid","data":{"id":"o1"}}', 1_700_000_000
+    polar = hand_signed(POLAR_SECRET.encode("utf-8"), "msg_1", timestamp, body)  # whsec_ included
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(timestamp), "webhook-signature": polar}
+    assert verify_standard_webhook(POLAR_SECRET, body, headers, now=timestamp, secret_format="polar") is None
+    # The same secret read the Standard Webhooks way is another key, and Polar's delivery does not verify with it.
+    standard_secret = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+    standard = hand_signed(b"0123456789abcdef0123456789abcdef", "msg_1", timestamp, body)
+    assert verify_standard_webhook(standard_secret, body, {**headers, "webhook-signature": standard},
+                                   now=timestamp, secret_format="standard") is None  # fmt: skip
+    assert verify_standard_webhook(standard_secret, body, {**headers, "webhook-signature": standard},
+                                   now=timestamp, secret_format="polar") == "no matching signature"  # fmt: skip
+
+
+def test_row_4_the_demo_shop_signs_as_polar_does(api: CheckoutClient) -> None:
+    with WebhookReceiver() as receiver:
+        endpoint = api.create("/v1/webhooks/endpoints", {"url": receiver.url(), "events": ["checkout.updated"],
+                                                         "secret": POLAR_SECRET, "format": "raw"})  # fmt: skip
+        checkout = api.checkout(api.product(stock=None, price_amount=0))
+        assert api.confirm(checkout).status_code == 200
+        sent = eventually(lambda: receiver.delivered(), "a delivery")[0]
+    assert endpoint["secret"] == POLAR_SECRET
+    timestamp = int(sent.headers["webhook-timestamp"])
+    expected = hand_signed(POLAR_SECRET.encode(), sent.webhook_id, timestamp, sent.body.encode())
+    assert expected in sent.headers["webhook-signature"].split()
+
+
+def test_row_3_polar_takes_only_public_https_webhook_urls(api: CheckoutClient) -> None:
+    def refused(url: str) -> list[str]:
+        answer = api.call("POST", "/v1/webhooks/endpoints", json={"url": url, "events": ["order.paid"]})
+        return [problem["type"] for problem in answer.json()["detail"]] if answer.status_code == 422 else []
+
+    assert refused("http://hooks.example.com/in") == ["url_scheme"]
+    assert refused("https://10.0.0.5/in") == refused("https://192.168.1.2/in") == ["value_error"]
+    assert refused("https://hooks.example.com/in") == []
+    assert refused("http://127.0.0.1:9/hooks") == []  # the demo shop's one exception: a run on this machine
+
+
+def test_row_3_a_remote_shop_needs_an_https_webhook_url_or_no_webhooks(tmp_path) -> None:
+    remote = {"host": "https://sandbox-api.polar.sh", "api_token": TOKEN}
+    with pytest.raises(UsageError, match=r"--webhook-url https://… \(a tunnel"):
+        CheckoutApiTarget(load_settings(remote, environ={}, cwd=tmp_path))
+    CheckoutApiTarget(load_settings({**remote, "webhook_url": "https://abc.trycloudflare.com/webhooks"},
+                                    environ={}, cwd=tmp_path))  # fmt: skip
+    CheckoutApiTarget(load_settings({**remote, "webhooks": False}, environ={}, cwd=tmp_path))
+
+
+def test_row_3_no_webhooks_says_in_one_line_that_the_webhook_invariants_are_skipped(api, tmp_path, capsys) -> None:
+    target = CheckoutApiTarget(load_settings({"host": api.url, "api_token": TOKEN, "webhooks": False},
+                                             environ={}, cwd=tmp_path))  # fmt: skip
+    seed = target.seed()
+    assert seed["webhooks"] is False and target.receiver is None
+    assert capsys.readouterr().err.splitlines() == [WEBHOOKS_SKIPPED]

@@ -22,12 +22,15 @@ See docs/targets/checkout-api.md, also for pointing it at a real deployment.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import sys
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 
@@ -53,6 +56,7 @@ NAMES = {
     "confirm": CLIENT_CHECKOUTS + "[client_secret]/confirm",
     "provider": PROVIDER_PATH,
 }
+WEBHOOKS_SKIPPED = "shopstorm: --no-webhooks: no webhooks are received, so the webhook invariants are not checked"
 POLL_FIRST_S, POLL_MAX_S = 0.05, 1.0  # the settle step's backoff: doubling from the first wait up to the max
 
 
@@ -150,6 +154,21 @@ class CheckoutApiShopper:
         ))  # fmt: skip
 
 
+def is_loopback(url: str | None) -> bool:
+    """Whether ``url``'s host is this machine (localhost or a loopback address)."""
+    host = urlsplit(url or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_https(url: str | None) -> bool:
+    return urlsplit(url or "").scheme == "https"
+
+
 def provider_event(checkout: Checkout, customer: dict[str, Any]) -> dict[str, Any]:
     """A ``payment_intent.succeeded`` event as Stripe sends it, for this checkout."""
     now = int(time.time())
@@ -191,6 +210,12 @@ class CheckoutApiTarget(Target):
             raise UsageError("the checkout-api target takes --host, not --urls")
         if not settings.api_token:
             raise UsageError("the checkout-api target needs an API token: $LOAD_TEST_API_TOKEN or --api-token")
+        if settings.webhooks and not is_loopback(settings.host) and not _is_https(settings.webhook_url):
+            raise UsageError(
+                "a shop that is not on this machine can only post webhooks to a public HTTPS URL (Polar refuses "
+                "any other): give --webhook-url https://… (a tunnel to --webhook-port), or --no-webhooks to skip "
+                "the webhook invariants"
+            )
         self.receiver: WebhookReceiver | None = None
         self.endpoint_id: str | None = None
 
@@ -229,16 +254,23 @@ class CheckoutApiTarget(Target):
         }
         if settings.webhooks:
             self._listen(reader)
+        else:
+            print(WEBHOOKS_SKIPPED, file=sys.stderr)
         return seed
 
     def _listen(self, reader: CheckoutApiReader) -> None:
-        """Start the receiver and register it with the shop for every event type."""
-        self.receiver = WebhookReceiver(new_webhook_secret(), max_body=self.settings.max_body)
-        local_url = self.receiver.start(port=self.settings.webhook_port)
-        url = self.settings.webhook_url or local_url
+        """Start the receiver and register it with the shop for every event type; the receiver verifies with the
+        secret the shop answers, keyed as ``--webhook-secret-format`` says."""
+        settings = self.settings
+        self.receiver = WebhookReceiver(new_webhook_secret(), max_body=settings.max_body,
+                                        secret_format=settings.webhook_secret_format)  # fmt: skip
+        local_url = self.receiver.start(port=settings.webhook_port)
         try:
-            self.endpoint_id = reader.register_endpoint(url, EVENTS, self.receiver.secret)
-        except TargetUnreachable:
+            self.endpoint_id, secret = reader.register_endpoint(
+                settings.webhook_url or local_url, EVENTS, self.receiver.secret
+            )
+            self.receiver.use_secret(secret)
+        except (TargetUnreachable, UsageError):
             self.receiver.stop()
             raise
 

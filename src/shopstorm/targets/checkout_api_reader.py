@@ -81,11 +81,14 @@ class CheckoutApiReader(AdminSession):
         total = pagination.get("total_count") if isinstance(pagination, dict) else None
         return total if reply.outcome == "ok" and isinstance(total, int) else None
 
-    def register_endpoint(self, url: str, events: Iterable[str], secret: str) -> str:
-        """Register ``url`` for the ``events`` with the shop, signed with ``secret``; returns the endpoint's id."""
+    def register_endpoint(self, url: str, events: Iterable[str], secret: str) -> tuple[str, str]:
+        """Register ``url`` for the ``events`` with the shop, offering ``secret``; returns the endpoint's id and the
+        secret it signs with: the one in the answer (Polar now makes its own and deprecates the offered one),
+        else ``secret``."""
         endpoint = {"url": url, "events": list(events), "secret": secret, "format": "raw"}
         reply = self.send("POST", self._url("/v1/webhooks/endpoints"), "/v1/webhooks/endpoints", json=endpoint)
-        return self.field(reply, "id", "webhooks/endpoints")
+        answered = reply.body.get("secret") if isinstance(reply.body, dict) else None
+        return self.field(reply, "id", "webhooks/endpoints"), answered if isinstance(answered, str) else secret
 
     def remove_endpoint(self, endpoint_id: str) -> None:
         """Remove a registered endpoint; a failure is left for the shop to live with (the run is over)."""
