@@ -94,7 +94,7 @@ def test_a_confirm_cut_off_by_the_end_of_the_run_that_commits_late_is_not_a_find
     try:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {TOKEN}"
-        body = {"products": [target.seed_data["product_id"]], "customer_email": "late@example.com"}
+        body = {"products": [target.seed_data["product_id"]], "customer_email": "late@shopstorm.dev"}
         checkout = session.post(shop.url + "/v1/checkouts/", json=body, timeout=10).json()
         cid, secret, now = checkout["id"], checkout["client_secret"], time.time()
         entries = [
@@ -105,7 +105,7 @@ def test_a_confirm_cut_off_by_the_end_of_the_run_that_commits_late_is_not_a_find
         def confirm_late() -> int:
             time.sleep(1.0)  # a real OS thread: the audit's first reads see the checkout still open
             url = f"{shop.url}/v1/checkouts/client/{secret}/confirm"
-            return session.post(url, json={"customer_email": "late@example.com"}, timeout=10).status_code
+            return session.post(url, json={"customer_email": "late@shopstorm.dev"}, timeout=10).status_code
 
         late = gevent.get_hub().threadpool.spawn(confirm_late)
         result = target.audit(entries)
@@ -241,7 +241,7 @@ def test_polar_environment_names_and_thresholds_become_settings_and_p95_gates(de
     out = tmp_path / "out"
     env = {
         "LOAD_TEST_HOST": shop.url,
-        "LOAD_TEST_CUSTOMER_EMAIL": "load-test@example.test",
+        "LOAD_TEST_CUSTOMER_EMAIL": "load-test@shopstorm.dev",
         "LOAD_TEST_CHECKOUT_CREATE_THRESHOLD": "60000",  # a minute: passes however busy the machine is
         "LOAD_TEST_CHECKOUT_CONFIRM_THRESHOLD": "1",  # 1 ms: an HTTP call through Locust takes longer
     }
@@ -254,7 +254,7 @@ def test_polar_environment_names_and_thresholds_become_settings_and_p95_gates(de
     p95 = {f"{row['method']} {row['name']}": row["latency_ms"]["p95"] for row in summary["requests"]}
     assert gates == {f'"{create}" p95<60000ms': p95[create] < 60000, f'"{confirm}" p95<1ms': p95[confirm] < 1}
     assert gates[f'"{confirm}" p95<1ms'] is False
-    assert summary["settings"]["customer_email"] == "load-test@example.test"
+    assert summary["settings"]["customer_email"] == "load-test@shopstorm.dev"
     assert "api_token" not in summary["settings"] and TOKEN not in (out / "summary.json").read_text()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,7 @@ from shopstorm.settings import load_settings
 from shopstorm.targets.checkout_api import WEBHOOKS_SKIPPED, CheckoutApiTarget
 from shopstorm.targets.checkout_api_reader import CheckoutApiReader
 from shopstorm.targets.signing import verify_standard_webhook
+from support import run_cli
 
 TOKEN = "polar_oat_contract_test_token"
 
@@ -52,7 +54,9 @@ def old_polar() -> Iterator[str]:
 
 def test_row_1_checkouts_are_created_with_products_and_the_old_client_create_is_gone(api: CheckoutClient) -> None:
     product = api.product(stock=None, price_amount=0)
-    created = api.call("POST", "/v1/checkouts/", json={"products": [product["id"]], "customer_email": "a@b.co"})
+    created = api.call(
+        "POST", "/v1/checkouts/", json={"products": [product["id"]], "customer_email": "a@shopstorm.dev"}
+    )
     assert created.status_code == 201, created.text
     assert created.json()["product_id"] == product["id"] and created.json()["client_secret"].startswith("polar_c_")
     old = api.call("POST", "/v1/checkouts/client/", json={"product_id": product["id"]})
@@ -127,7 +131,7 @@ def test_row_3_polar_takes_only_public_https_webhook_urls(api: CheckoutClient) -
 
 
 def test_row_3_a_remote_shop_needs_an_https_webhook_url_or_no_webhooks(tmp_path) -> None:
-    remote = {"host": "https://sandbox-api.polar.sh", "api_token": TOKEN}
+    remote = {"host": "https://sandbox-api.polar.sh", "api_token": TOKEN, "customer_email": "loadtest@yourco.com"}
     with pytest.raises(UsageError, match=r"--webhook-url https://… \(a tunnel"):
         CheckoutApiTarget(load_settings(remote, environ={}, cwd=tmp_path))
     CheckoutApiTarget(load_settings({**remote, "webhook_url": "https://abc.trycloudflare.com/webhooks"},
@@ -141,3 +145,36 @@ def test_row_3_no_webhooks_says_in_one_line_that_the_webhook_invariants_are_skip
     seed = target.seed()
     assert seed["webhooks"] is False and target.receiver is None
     assert capsys.readouterr().err.splitlines() == [WEBHOOKS_SKIPPED]
+
+
+# --- row 2: customer emails --------------------------------------------------------------------------------------
+
+
+def test_row_2_the_shop_refuses_emails_it_cannot_deliver_to(api: CheckoutClient) -> None:
+    product = api.product(stock=None, price_amount=0)
+    for email in ("shopper@example.test", "shopper@example.com", "a@mail.invalid"):
+        answer = api.call("POST", "/v1/checkouts/", json={"products": [product["id"]], "customer_email": email})
+        assert answer.status_code == 422, email
+        assert [(p["loc"], p["type"]) for p in answer.json()["detail"]] == [(["body", "customer_email"], "value_error")]
+        assert answer.json()["detail"][0]["msg"].startswith(f"{email} is not a valid email address: ")
+    assert api.checkout(product, customer_email="loadtest+r1-1@yourco.com")["customer_email"].endswith("@yourco.com")
+
+
+def test_row_2_each_checkout_gets_its_own_sub_address_of_the_email_given(tmp_path) -> None:
+    settings = load_settings({"host": "https://api.polar.sh", "api_token": TOKEN, "webhooks": False,
+                              "customer_email": "loadtest@yourco.com"}, environ={}, cwd=tmp_path)  # fmt: skip
+    target = CheckoutApiTarget(settings)
+    target.seed_data = {"run": "r1", "product_id": "p"}
+    emails = {target.customer_email() for _ in range(50)}
+    assert len(emails) == 50
+    assert all(re.fullmatch(r"loadtest\+r1-[0-9a-f]{10}@yourco\.com", email) for email in emails), emails
+
+
+def test_row_2_without_an_email_a_remote_run_stops_before_the_load_with_one_line(tmp_path) -> None:
+    result = run_cli("run", "checkout-api", "--host", "https://sandbox-api.polar.sh", "--no-webhooks", "-t", "1s",
+                     "--out", str(tmp_path / "out"), env={"LOAD_TEST_API_TOKEN": TOKEN}, timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "shopstorm: Polar refuses customer emails it cannot deliver to (.test, example.com): give --customer-email "
+        "loadtest@yourco.com (each checkout gets loadtest+<run>-<n>@yourco.com)"
+    ]

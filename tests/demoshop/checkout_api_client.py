@@ -71,7 +71,7 @@ class CheckoutClient:
         return self.create("/v1/checkouts/", {"products": [product["id"]], **fields})
 
     def confirm(self, checkout: dict[str, Any], **fields: Any) -> requests.Response:
-        body = {"customer_email": "shopper@example.com", **fields}
+        body = {"customer_email": "shopper@shopstorm.dev", **fields}
         return self.call("POST", f"/v1/checkouts/client/{checkout['client_secret']}/confirm", json=body)
 
     def get(self, checkout: dict[str, Any]) -> dict[str, Any]:

@@ -149,7 +149,7 @@ def test_a_checkout_from_creation_to_its_paid_order(api: CheckoutClient) -> None
     patched = api.call(
         "PATCH",
         f"/v1/checkouts/client/{checkout['client_secret']}",
-        json={"customer_name": "Ada", "customer_email": "ada@example.com"},
+        json={"customer_name": "Ada", "customer_email": "ada@shopstorm.dev"},
     )
     assert (patched.status_code, patched.json()["customer_name"]) == (200, "Ada")
     assert api.get(checkout) == patched.json()
@@ -170,7 +170,7 @@ def test_a_checkout_from_creation_to_its_paid_order(api: CheckoutClient) -> None
         "checkout_id": checkout["id"],
         "product_id": product["id"],
         "amount": 1500,
-        "customer_email": "ada@example.com",
+        "customer_email": "ada@shopstorm.dev",
         "status": "paid",
         "created_at": order["created_at"],
     }

@@ -11,8 +11,9 @@ Mixes:
   shopper's own checkouts, as separate journeys.
 - ``payments``: ``checkout_flow`` and ``inbound_payment`` half and half.
 
-No think time by default (an API client, not a person); customers come from Faker, one unique email per checkout
-unless ``--customer-email`` (``$LOAD_TEST_CUSTOMER_EMAIL``) fixes one.
+No think time by default (an API client, not a person); customers' names and addresses come from Faker, their
+emails from ``--customer-email`` (``$LOAD_TEST_CUSTOMER_EMAIL``), one sub-address per checkout
+(:meth:`~shopstorm.targets.checkout_api.CheckoutApiTarget.customer_email`).
 """
 
 from __future__ import annotations
@@ -52,10 +53,7 @@ class CheckoutFlowShopper(ShopstormUser):
     think_time = (0.0, 0.0)
 
     def _customer(self) -> dict[str, Any]:
-        details = customer()
-        if self.target.settings.customer_email:
-            details["customer_email"] = self.target.settings.customer_email
-        return details
+        return {**customer(), "customer_email": self.target.customer_email()}
 
     def _created_and_confirmed(self, processor: str) -> tuple[Checkout, dict[str, Any]]:
         details = self._customer()
@@ -105,16 +103,13 @@ class PolarCheckoutUser(ShopstormUser):
     @journey(weight=10)
     def create_checkout(self) -> None:
         """Create a checkout for the product."""
-        email = self.target.settings.customer_email or customer()["customer_email"]
-        self.open_checkouts.append(self.shop.create(email))
+        self.open_checkouts.append(self.shop.create(self.target.customer_email()))
         del self.open_checkouts[:-MAX_OPEN_CHECKOUTS]
 
     @journey(weight=5)
     def update_customer(self) -> None:
         """Fill in the customer of one of the shopper's open checkouts."""
-        details = customer()
-        if self.target.settings.customer_email:
-            details["customer_email"] = self.target.settings.customer_email
+        details = {**customer(), "customer_email": self.target.customer_email()}
         self.shop.update_customer(self._an_open_checkout(), details)
 
     @journey(weight=3)

@@ -56,6 +56,7 @@ NAMES = {
     "confirm": CLIENT_CHECKOUTS + "[client_secret]/confirm",
     "provider": PROVIDER_PATH,
 }
+LOCAL_EMAIL = "loadtest@shopstorm.dev"  # the customer of a shop on this machine when --customer-email gives none
 WEBHOOKS_SKIPPED = "shopstorm: --no-webhooks: no webhooks are received, so the webhook invariants are not checked"
 POLL_FIRST_S, POLL_MAX_S = 0.05, 1.0  # the settle step's backoff: doubling from the first wait up to the max
 
@@ -210,6 +211,15 @@ class CheckoutApiTarget(Target):
             raise UsageError("the checkout-api target takes --host, not --urls")
         if not settings.api_token:
             raise UsageError("the checkout-api target needs an API token: $LOAD_TEST_API_TOKEN or --api-token")
+        if settings.customer_email and settings.customer_email.count("@") != 1:
+            raise UsageError(
+                f"--customer-email must be one address, like loadtest@yourco.com, not {settings.customer_email!r}"
+            )
+        if not settings.customer_email and not is_loopback(settings.host):
+            raise UsageError(
+                "Polar refuses customer emails it cannot deliver to (.test, example.com): give --customer-email "
+                "loadtest@yourco.com (each checkout gets loadtest+<run>-<n>@yourco.com)"
+            )
         if settings.webhooks and not is_loopback(settings.host) and not _is_https(settings.webhook_url):
             raise UsageError(
                 "a shop that is not on this machine can only post webhooks to a public HTTPS URL (Polar refuses "
@@ -226,6 +236,13 @@ class CheckoutApiTarget(Target):
     @property
     def product_id(self) -> str:
         return str(self.seed_data["product_id"])
+
+    def customer_email(self) -> str:
+        """A new customer email, unique per checkout: ``--customer-email`` (else :data:`LOCAL_EMAIL`, for a shop on
+        this machine) with ``+<run>-<n>`` added to its local part, as a mailbox that takes sub-addresses reads it."""
+        local, _, domain = (self.settings.customer_email or LOCAL_EMAIL).partition("@")
+        tag = f"{self.seed_data.get('run', 'run')}-{uuid.uuid4().hex[:10]}"
+        return f"{local}{'-' if '+' in local else '+'}{tag}@{domain}"
 
     def check_journeys(self, names: Iterable[str]) -> None:
         if "inbound_payment" in names and not self.settings.provider_secret:
@@ -246,6 +263,7 @@ class CheckoutApiTarget(Target):
         version = reader.checkout_api_version(settings.checkout_api_version)
         product_id, stock = reader.seed_product(settings.product_id)
         seed = {
+            "run": uuid.uuid4().hex[:6],  # in every customer email of the run
             "checkout_api_version": version,
             "product_id": product_id,
             "stock": stock,

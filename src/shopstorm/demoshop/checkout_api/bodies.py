@@ -24,6 +24,8 @@ from shopstorm.demoshop.core.store import MAX_BALANCE
 
 MAX_TEXT_LENGTH = 1000
 MAX_ID_LENGTH = 200
+SPECIAL_USE_TLDS = ("arpa", "example", "invalid", "local", "localhost", "onion", "test")  # RFC 6761, email_validator
+EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org")  # their null MX (RFC 7505) refuses all email
 MIN_SECRET_LENGTH = 32  # Polar's WebhookEndpointCreate.secret
 _MISSING = object()
 
@@ -86,13 +88,19 @@ class Fields:
         return None
 
     def email(self, field: str) -> str | None:
-        """An email address (``local@domain``); None when absent or null."""
+        """An email address (``local@domain``) Polar could deliver to; None when absent or null. Polar checks the
+        domain's DNS (``EmailStrDNS``, server/polar/kit/email.py); the demo shop refuses what that check refuses
+        whatever the network: special-use names (``.test``, ``.invalid``, …) and the example domains."""
         value = self.text(field, max_length=320)
         if value is None:
             return None
         local, at, domain = value.rpartition("@")
         if not at or not local or not domain or any(character.isspace() for character in value):
             self.problem(field, "value is not a valid email address: it needs one @ between two parts", "value_error")
+            return None
+        reason = undeliverable(domain.lower().rstrip("."))
+        if reason:
+            self.problem(field, f"{value} is not a valid email address: {reason}", "value_error")
             return None
         return value
 
@@ -128,6 +136,15 @@ class Fields:
             self.problem(field, "Input should be a valid dictionary", "dict_type")
             return None
         return value
+
+
+def undeliverable(domain: str) -> str | None:
+    """Why email_validator's deliverability check refuses ``domain`` without asking DNS, or None."""
+    if domain.rsplit(".", 1)[-1] in SPECIAL_USE_TLDS:
+        return "The part after the @-sign is a special-use or reserved name that cannot be used with email."
+    if domain in EXAMPLE_DOMAINS:
+        return f"The domain name {domain} does not accept email."
+    return None
 
 
 def product_fields(body: dict[str, Any]) -> tuple[str, int, int | None]:
