@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from demoshop.checkout_api_client import CheckoutClient, WebhookReceiver, eventually
-from shopstorm.errors import UsageError
+from shopstorm.errors import TargetUnreachable, UsageError
+from shopstorm.replies import REASON_CHARS, refusal_reason
 from shopstorm.settings import load_settings
 from shopstorm.targets.checkout_api import WEBHOOKS_SKIPPED, CheckoutApiTarget
 from shopstorm.targets.checkout_api_reader import CheckoutApiReader
@@ -178,3 +179,27 @@ def test_row_2_without_an_email_a_remote_run_stops_before_the_load_with_one_line
         "shopstorm: Polar refuses customer emails it cannot deliver to (.test, example.com): give --customer-email "
         "loadtest@yourco.com (each checkout gets loadtest+<run>-<n>@yourco.com)"
     ]
+
+
+# --- row 9: errors read like Polar's -----------------------------------------------------------------------------
+
+
+def test_row_9_a_validation_detail_list_reads_as_field_and_message() -> None:
+    body = {"error": "RequestValidationError", "detail": [
+        {"loc": ["body", "customer_email"], "msg": "ann+r1-7@example.test is not a valid email address: no MX",
+         "type": "value_error"},
+        {"loc": ["body", "prices", 0, "price_amount"], "msg": "Field required", "type": "missing"},
+    ]}  # fmt: skip
+    reason = refusal_reason(body, None)
+    assert reason.startswith("customer_email: [email] is not a valid email address: no MX; prices.price_am")
+    assert reason.endswith("…") and len(reason) == REASON_CHARS  # cut to the reasons' width
+    assert refusal_reason({"error": "NotOpenCheckout", "detail": "checkout is confirmed"}, None) == "NotOpenCheckout"
+    assert refusal_reason({"detail": "Not Found"}, None) == "Not Found"
+
+
+def test_row_9_the_shops_422_names_the_field_in_the_journey_failure_and_the_seed_error(api: CheckoutClient) -> None:
+    reader = CheckoutApiReader(api.url, TOKEN)
+    assert reader.read("POST", api.url + "/v1/checkouts/", json={}).detail == "HTTP 422 products: Field required"
+    with pytest.raises(TargetUnreachable) as refused:
+        reader.send("POST", api.url + "/v1/products/", "/v1/products/", json={"name": "no prices"})
+    assert str(refused.value) == "the shop refused POST /v1/products/: HTTP 422 prices: Field required"
