@@ -203,3 +203,25 @@ def test_row_9_the_shops_422_names_the_field_in_the_journey_failure_and_the_seed
     with pytest.raises(TargetUnreachable) as refused:
         reader.send("POST", api.url + "/v1/products/", "/v1/products/", json={"name": "no prices"})
     assert str(refused.value) == "the shop refused POST /v1/products/: HTTP 422 prices: Field required"
+
+
+# --- rows 6 and 7: settlement -------------------------------------------------------------------------------------
+
+
+def test_row_6_a_paid_confirm_needs_a_confirmation_token_and_a_free_one_settles_at_once(api: CheckoutClient) -> None:
+    paid = api.checkout(api.product(stock=None, price_amount=900))
+    refused = api.confirm(paid, confirmation_token_id=None)
+    assert refused.status_code == 422
+    assert [(p["loc"], p["type"]) for p in refused.json()["detail"]] == [(["body", "confirmation_token_id"], "missing")]
+    assert api.confirm(paid).json()["status"] == "confirmed"  # with a token: it waits for Stripe's charge.succeeded
+    free = api.checkout(api.product(stock=None, price_amount=0))
+    assert api.confirm(free, confirmation_token_id=None).status_code == 200
+    assert api.settled(free)["status"] == "succeeded"  # no provider event
+    assert api.get(paid)["status"] == "confirmed"
+
+
+def test_row_7_the_processor_is_stripe_and_there_is_no_payment_intent_id(api: CheckoutClient) -> None:
+    checkout = api.checkout(api.product(stock=None))
+    confirmed = api.confirm(checkout).json()
+    for answer in (checkout, confirmed):
+        assert answer["payment_processor"] == "stripe" and "payment_intent_id" not in answer

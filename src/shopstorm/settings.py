@@ -275,6 +275,14 @@ FIELDS: tuple[Field, ...] = (
         flags=(_flag("--provider-secret", metavar="SECRET"),),
     ),
     Field(
+        "confirmation_token_id",
+        parse_text,
+        None,
+        "checkout-api: a Stripe test-mode confirmation token, sent with the confirm of a paid checkout (Polar needs "
+        "one; the demo shop takes any)",
+        flags=(_flag("--confirmation-token-id", metavar="ID"),),
+    ),
+    Field(
         "webhooks",
         parse_bool,
         True,
@@ -450,6 +458,7 @@ class Settings:
     checkout_api_version: str = "auto"
     customer_email: str | None = None
     provider_secret: str | None = None
+    confirmation_token_id: str | None = None
     webhooks: bool = True
     webhook_url: str | None = None
     webhook_secret_format: str = "polar"

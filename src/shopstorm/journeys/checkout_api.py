@@ -3,10 +3,11 @@ provider's inbound event.
 
 Mixes:
 
-- ``flow`` (default): ``checkout_flow`` — create → update customer → get → confirm (success means status
-  ``confirmed``) → settle (poll until ``succeeded``; its time from the confirm is the ``settlement`` journey).
-  ``inbound_payment`` (weight 0 here; ``--journey inbound_payment`` or ``--weight inbound_payment=1``) does the
-  same with ``payment_processor: "stripe"`` and settles through a signed ``payment_intent.succeeded`` event.
+- ``flow`` (default): ``checkout_flow`` — create (the free product) → update customer → get → confirm (success
+  means status ``confirmed``) → settle (poll until ``succeeded``; its time from the confirm is the ``settlement``
+  journey). ``inbound_payment`` (weight 0 here; ``--journey inbound_payment`` or ``--weight inbound_payment=1``)
+  does the same for the paid product, confirmed with a Stripe confirmation token, and settles through a signed
+  ``charge.succeeded`` event.
 - ``polar``: the tasks of Polar's ``CheckoutUser`` — create 10, update customer 5, get 3, confirm 1 — each on the
   shopper's own checkouts, as separate journeys.
 - ``payments``: ``checkout_flow`` and ``inbound_payment`` half and half.
@@ -55,9 +56,9 @@ class CheckoutFlowShopper(ShopstormUser):
     def _customer(self) -> dict[str, Any]:
         return {**customer(), "customer_email": self.target.customer_email()}
 
-    def _created_and_confirmed(self, processor: str) -> tuple[Checkout, dict[str, Any]]:
+    def _created_and_confirmed(self, paid: bool) -> tuple[Checkout, dict[str, Any]]:
         details = self._customer()
-        checkout = self.shop.create(details["customer_email"], processor)
+        checkout = self.shop.create(details["customer_email"], paid)
         self.shop.update_customer(checkout, details)
         self.shop.get(checkout)
         return self.shop.confirm(checkout), details
@@ -65,21 +66,22 @@ class CheckoutFlowShopper(ShopstormUser):
     @journey(weight=1)
     def checkout_flow(self) -> None:
         """Create, update the customer, get, confirm, and wait until the payment settles."""
-        confirmed, _ = self._created_and_confirmed("dummy")
+        confirmed, _ = self._created_and_confirmed(paid=False)
         with journey_timer("settlement"):
             self.shop.settle(confirmed)
 
     @journey(weight=0)
     def inbound_payment(self) -> None:
-        """The same with Stripe as processor: the provider's signed payment_intent.succeeded settles it."""
-        confirmed, details = self._created_and_confirmed("stripe")
+        """The same for the paid product, confirmed with a Stripe confirmation token: the provider's signed
+        charge.succeeded settles it."""
+        confirmed, details = self._created_and_confirmed(paid=True)
         with journey_timer("settlement"):
             self.shop.pay_at_provider(confirmed, details)
             self.shop.settle(confirmed)
 
 
 class CheckoutPaymentsShopper(CheckoutFlowShopper):
-    """Half the checkouts paid by the dummy processor, half through the provider's inbound event."""
+    """Half the checkouts free (settled by the shop alone), half paid through the provider's inbound event."""
 
     journey_weights: ClassVar[dict[str, int]] = {"checkout_flow": 1, "inbound_payment": 1}
 

@@ -32,7 +32,6 @@ from shopstorm.targets.base import read_until_steady
 CHECKOUTS = "/v1/checkouts/"  # where checkouts are created, with the organization token
 CLIENT_CHECKOUTS = "/v1/checkouts/client/"  # a checkout by its client secret; older Polar also created here
 AUDIT_POLL_S = 0.5
-FREE_PRICE = {"amount_type": "fixed", "price_amount": 0, "price_currency": "usd"}
 QUIET_S = 3.0  # how long an open checkout whose confirm got no answer is watched for that confirm committing late
 
 Received = Callable[[], list[Delivery]]  # the webhooks the receiver got so far
@@ -41,23 +40,27 @@ Received = Callable[[], list[Delivery]]  # the webhooks the receiver got so far
 class CheckoutApiReader(AdminSession):
     """Seeding and state reads against the checkout API."""
 
-    def __init__(self, base_url: str, api_token: str, max_body: int = MAX_BODY) -> None:
+    def __init__(self, base_url: str, api_token: str, max_body: int = MAX_BODY, plays_provider: bool = False) -> None:
         super().__init__(headers={"Authorization": f"Bearer {api_token}"}, max_body=max_body)
         self.base_url = base_url
+        # Whether this run posts the provider's events (the inbound_payment journey): only then does a paid
+        # checkout wait for shopstorm; otherwise the provider (Stripe) pays it, and a stuck one is the shop's.
+        self.plays_provider = plays_provider
 
     def _url(self, path: str) -> str:
         return self.base_url + path
 
     # --- seeding ---------------------------------------------------------------------------------------------
 
-    def seed_product(self, product_id: str | None) -> tuple[str, int | None]:
-        """The product the load buys: the one given, read, else a free one-time product made with Polar's
-        ``prices`` (a fixed price of 0: its checkouts settle without a card). Returns (its id, its stock; None when
-        the shop does not count stock, as Polar does not)."""
+    def seed_product(self, product_id: str | None, price: int = 0) -> tuple[str, int | None]:
+        """A product the load buys: the one given, read, else a one-time product made with Polar's ``prices``: a
+        fixed price of ``price`` cents, free by default (its checkouts settle without a card). Returns (its id,
+        its stock; None when the shop does not count stock, as Polar does not)."""
         if product_id:
             reply = self.send("GET", self._url(f"/v1/products/{product_id}"), "/v1/products/[id]")
         else:
-            product = {"name": "shopstorm load-test product", "prices": [FREE_PRICE]}
+            one_price = {"amount_type": "fixed", "price_amount": price, "price_currency": "usd"}
+            product = {"name": "shopstorm load-test product" + (" (paid)" if price else ""), "prices": [one_price]}
             reply = self.send("POST", self._url("/v1/products/"), "/v1/products/", json=product)
         seeded_id = self.field(reply, "id", "products")
         stock_now = reply.body.get("stock") if isinstance(reply.body, dict) else None
@@ -155,7 +158,7 @@ class CheckoutApiReader(AdminSession):
                     state.checkouts.pop(checkout_id, None)
                     return
             try:
-                state.checkouts[checkout_id] = _checkout_state(reply.body, orders.body)
+                state.checkouts[checkout_id] = _checkout_state(reply.body, orders.body, self.plays_provider)
             except (KeyError, TypeError, ValueError) as error:
                 state.unreadable[checkout_id] = f"unreadable answer: {error}"
 
@@ -219,14 +222,16 @@ def _payments_in_doubt(entries: Iterable[Entry]) -> set[str]:
     return unanswered - set(confirm_times(entries))
 
 
-def _checkout_state(checkout: dict[str, Any], orders: dict[str, Any]) -> CheckoutState:
+def _checkout_state(checkout: dict[str, Any], orders: dict[str, Any], provider_played: bool) -> CheckoutState:
+    """What the audit needs of a checkout read back. Whatever its processor (always ``stripe`` on Polar), it
+    awaits a provider event only when it is paid and this run plays the provider."""
     confirmed_at = checkout.get("confirmed_at")
     return CheckoutState(
         status=str(checkout["status"]),
         amount=whole_number(checkout, "amount"),
         order_amounts=tuple(whole_number(order, "amount") for order in orders["items"]),
         confirmed_at=_epoch(confirmed_at) if isinstance(confirmed_at, str) else None,
-        awaits_provider=checkout.get("payment_processor") not in (None, "dummy"),
+        awaits_provider=provider_played and whole_number(checkout, "amount") > 0,
     )
 
 

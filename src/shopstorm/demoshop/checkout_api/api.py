@@ -28,6 +28,7 @@ from shopstorm.demoshop.checkout_api import checkouts, orders, stripe_events, we
 from shopstorm.demoshop.checkout_api.bearer_auth import BearerAuthMiddleware
 from shopstorm.demoshop.checkout_api.bodies import (
     MAX_ID_LENGTH,
+    confirm_fields,
     customer_changes,
     endpoint_fields,
     json_body,
@@ -114,8 +115,8 @@ class CheckoutApi:
     # --- checkouts ---------------------------------------------------------------------------------------
 
     async def create_checkout(self, request: Request) -> JSONResponse:
-        product_id, customer_email, processor = new_checkout_fields(await json_body(request))
-        checkout = await checkouts.create_checkout(self.store, product_id, customer_email, processor)
+        product_id, customer_email = new_checkout_fields(await json_body(request))
+        checkout = await checkouts.create_checkout(self.store, product_id, customer_email)
         return JSONResponse(checkout, 201)
 
     async def get_checkout(self, request: Request) -> JSONResponse:
@@ -129,8 +130,8 @@ class CheckoutApi:
 
     async def confirm_checkout(self, request: Request) -> JSONResponse:
         client_secret = _path_key(request, "client_secret", "checkout")
-        changes = customer_changes(await json_body(request, optional=True))
-        checkout = await checkouts.confirm_checkout(self.store, client_secret, changes)
+        changes, confirmation_token_id = confirm_fields(await json_body(request, optional=True))
+        checkout = await checkouts.confirm_checkout(self.store, client_secret, changes, confirmation_token_id)
         self.jobs.wake()
         return JSONResponse(checkout)
 

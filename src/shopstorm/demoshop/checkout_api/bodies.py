@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from shopstorm.demoshop.checkout_api.checkouts import CURRENCY, CUSTOMER_FIELDS, PAYMENT_PROCESSORS
+from shopstorm.demoshop.checkout_api.checkouts import CURRENCY, CUSTOMER_FIELDS
 from shopstorm.demoshop.checkout_api.orders import MAX_PAGE_SIZE
 from shopstorm.demoshop.checkout_api.webhooks import EVENT_TYPES
 from shopstorm.demoshop.core.errors import request_validation_error
@@ -183,9 +183,9 @@ def _one_price(fields: Fields, prices: Any) -> int | None:
     return None if price.errors else amount
 
 
-def new_checkout_fields(body: dict[str, Any]) -> tuple[str, str | None, str]:
-    """``(product_id, customer_email, payment_processor)`` of ``POST /v1/checkouts/``: Polar's
-    ``CheckoutProductsCreate``, whose ``products`` list (at least one id) selects its first product."""
+def new_checkout_fields(body: dict[str, Any]) -> tuple[str, str | None]:
+    """``(product_id, customer_email)`` of ``POST /v1/checkouts/``: Polar's ``CheckoutProductsCreate``, whose
+    ``products`` list (at least one id) selects its first product."""
     fields = Fields(body)
     products = body.get("products", _MISSING)
     product_id = None
@@ -200,10 +200,9 @@ def new_checkout_fields(body: dict[str, Any]) -> tuple[str, str | None, str]:
     else:
         product_id = products[0]
     customer_email = fields.email("customer_email")
-    payment_processor = fields.choice("payment_processor", PAYMENT_PROCESSORS, default="dummy")
     fields.check()
     assert product_id is not None
-    return product_id, customer_email, payment_processor
+    return product_id, customer_email
 
 
 def customer_changes(body: dict[str, Any]) -> dict[str, Any]:
@@ -217,6 +216,16 @@ def customer_changes(body: dict[str, Any]) -> dict[str, Any]:
     changes = {field: readers[field](field) for field in CUSTOMER_FIELDS if fields.has(field)}
     fields.check()
     return changes
+
+
+def confirm_fields(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The customer changes of a confirm body and its Stripe ``confirmation_token_id`` (Polar's
+    ``CheckoutConfirmStripe``)."""
+    changes = customer_changes(body)
+    fields = Fields(body)
+    token = fields.text("confirmation_token_id", max_length=MAX_ID_LENGTH)
+    fields.check()
+    return changes, token
 
 
 def endpoint_fields(body: dict[str, Any]) -> tuple[str, list[str], str | None, str]:

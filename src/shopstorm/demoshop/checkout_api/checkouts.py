@@ -6,9 +6,10 @@ organization token through ``POST /v1/checkouts/`` for the first of its ``produc
 is then reached by its client secret (``polar_c_`` + random), like Polar's client checkout API. It moves open ->
 confirmed -> succeeded | failed. Only an open checkout can be updated or confirmed, and both lock its row first
 (``SELECT ... FOR UPDATE`` on PostgreSQL, the store's write lock on SQLite), so of two concurrent confirms one
-wins and the other is refused: a checkout is never charged twice. Confirming a ``dummy`` checkout enqueues its
-``settle`` job in the same transaction (:mod:`settlement` runs it); a ``stripe`` checkout gets a payment intent id
-instead and waits for the provider's event (:mod:`stripe_events`).
+wins and the other is refused: a checkout is never charged twice. Every checkout's processor is ``stripe``, as on
+Polar. Confirming a free checkout enqueues its ``settle`` job in the same transaction (:mod:`settlement` runs it);
+a paid one needs a Stripe confirmation token and waits for Stripe's ``charge.succeeded`` (:mod:`stripe_events`); a
+failed charge returns it to open.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from shopstorm.demoshop.core.store import Store, metadata
 SETTLE_JOB = "settle"
 CURRENCY = "usd"
 CLIENT_SECRET_PREFIX = "polar_c_"
-PAYMENT_PROCESSORS = ("dummy", "stripe")
+PAYMENT_PROCESSOR = "stripe"  # Polar's only processor (server/polar/checkout/service.py)
 # The customer fields a client may set on an open checkout (PATCH, or the body of confirm).
 CUSTOMER_FIELDS = ("customer_email", "customer_name", "customer_billing_address")
 
@@ -64,7 +65,6 @@ checkouts = Table(
     Column("customer_name", String, nullable=True),
     Column("customer_billing_address", Text, nullable=True),  # JSON object
     Column("payment_processor", String, nullable=False),
-    Column("payment_intent_id", String, nullable=True),
     Column("order_id", String, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("confirmed_at", Float, nullable=True),
@@ -113,7 +113,6 @@ def checkout_object(row: Row[Any]) -> dict[str, Any]:
         "customer_name": row.customer_name,
         "customer_billing_address": None if address is None else json.loads(address),
         "payment_processor": row.payment_processor,
-        "payment_intent_id": row.payment_intent_id,
         "order_id": row.order_id,
         "created_at": iso_time(row.created_at),
         "confirmed_at": iso_time(row.confirmed_at),
@@ -142,9 +141,7 @@ async def find_product(store: Store, product_id: str) -> dict[str, Any]:
     return product_object(row)
 
 
-async def create_checkout(
-    store: Store, product_id: str, customer_email: str | None, payment_processor: str
-) -> dict[str, Any]:
+async def create_checkout(store: Store, product_id: str, customer_email: str | None) -> dict[str, Any]:
     """Open a checkout for one unit of a product at its current price; 422 for an unknown product."""
     async with store.write() as conn:
         price = await conn.scalar(select(checkout_products.c.price_amount).where(checkout_products.c.id == product_id))
@@ -160,7 +157,7 @@ async def create_checkout(
                 amount=int(price),
                 currency=CURRENCY,
                 customer_email=customer_email,
-                payment_processor=payment_processor,
+                payment_processor=PAYMENT_PROCESSOR,
                 created_at=time.time(),
             )
             .returning(*checkouts.c)
@@ -186,19 +183,23 @@ async def update_checkout(store: Store, client_secret: str, changes: dict[str, A
         return checkout_object(row)
 
 
-async def confirm_checkout(store: Store, client_secret: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply ``changes``, then confirm an open checkout that has a customer email; the job queue must be woken
-    after this returns when the checkout is a ``dummy`` one, which now has a ``settle`` job."""
+async def confirm_checkout(
+    store: Store, client_secret: str, changes: dict[str, Any], confirmation_token_id: str | None
+) -> dict[str, Any]:
+    """Apply ``changes``, then confirm an open checkout that has a customer email. As Polar's: a free checkout
+    (amount 0) is settled without the provider, its ``settle`` job enqueued in the same transaction (wake the job
+    queue after this returns); a paid one needs a Stripe ``confirmation_token_id`` (422 without) and waits for
+    Stripe's ``charge.succeeded`` (:mod:`stripe_events`)."""
     async with store.write() as conn:
         row = await _lock_open(conn, client_secret)
         email = changes.get("customer_email", row.customer_email)
         if not email:
             raise field_error("customer_email", "a customer email is required to confirm a checkout", "missing")
-        confirmation: dict[str, Any] = {"status": CONFIRMED, "confirmed_at": time.time()}
-        if row.payment_processor == "stripe":
-            confirmation["payment_intent_id"] = f"pi_{uuid.uuid4().hex[:24]}"
-        else:
+        if row.amount > 0 and not confirmation_token_id:
+            raise field_error("confirmation_token_id", "Confirmation token is required.", "missing")
+        if row.amount == 0:
             await enqueue(conn, SETTLE_JOB, {"checkout_id": row.id})
+        confirmation = {"status": CONFIRMED, "confirmed_at": time.time()}
         return checkout_object(await _apply(conn, row, {**changes, **confirmation}))
 
 

@@ -1,13 +1,13 @@
 """Settlement of a confirmed checkout: take one unit of stock, create the paid order, emit the webhooks.
 
-Settling runs inside one job's transaction (:mod:`~shopstorm.demoshop.core.jobs`), from the ``settle`` job a dummy
-checkout's confirm enqueues or from a Stripe ``payment_intent.succeeded`` event (:mod:`stripe_events`). It locks the
+Settling runs inside one job's transaction (:mod:`~shopstorm.demoshop.core.jobs`), from the ``settle`` job a free
+checkout's confirm enqueues or from Stripe's ``charge.succeeded`` for a paid one (:mod:`stripe_events`). It locks the
 checkout and does nothing unless the checkout is still confirmed, so running it twice settles once. One unit of the
 product's stock, where the product counts one, is taken with a conditional ``UPDATE`` (never below 0); without stock
 the checkout fails and ``checkout.updated`` is emitted. Otherwise the paid order is created, the checkout succeeds
 with its order id, and ``checkout.updated``, ``order.created`` and ``order.paid`` are emitted, all committed
-together. The ``stale-status`` fault skips the checkout's own update: the order exists, the checkout stays
-confirmed.
+together. A failed charge returns the checkout to open (:meth:`Settlement.reopen`). The ``stale-status`` fault
+skips the checkout's own update: the order exists, the checkout stays confirmed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shopstorm.demoshop.checkout_api.checkouts import (
     CONFIRMED,
     FAILED,
+    OPEN,
     SUCCEEDED,
     change_checkout,
     checkout_object,
@@ -64,6 +65,12 @@ class Settlement:
             await self.emitter.emit(conn, CHECKOUT_UPDATED, checkout_object(succeeded))
         await self.emitter.emit(conn, ORDER_CREATED, order)
         await self.emitter.emit(conn, ORDER_PAID, order)
+
+    async def reopen(self, conn: AsyncConnection, checkout: Row[Any]) -> None:
+        """A locked, confirmed checkout whose charge failed goes back to open, as Polar's ``handle_failure`` puts
+        it (the customer may try another card), and the subscribers are told."""
+        reopened = await change_checkout(conn, checkout.id, {"status": OPEN, "confirmed_at": None})
+        await self.emitter.emit(conn, CHECKOUT_UPDATED, checkout_object(reopened))
 
     async def fail(self, conn: AsyncConnection, checkout: Row[Any]) -> None:
         """Mark a locked, confirmed checkout failed and tell the subscribers."""
