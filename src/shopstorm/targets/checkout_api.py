@@ -37,7 +37,7 @@ import gevent
 
 from shopstorm.audit.invariants import AuditResult
 from shopstorm.audit.ledger import LEDGER, Entry
-from shopstorm.audit.settlement import check_settlement, confirm_times
+from shopstorm.audit.settlement import PAYMENT_FAILED, check_settlement, confirm_times
 from shopstorm.errors import TargetUnreachable, UsageError
 from shopstorm.metrics.delivery import delivery_latency
 from shopstorm.replies import JourneyFailed, Reply
@@ -138,7 +138,7 @@ class CheckoutApiShopper:
             if current.status == "succeeded":
                 return current
             if current.status == "open":  # Polar reopens a checkout whose payment failed
-                LEDGER.record("payment_failed", checkout.id, checkout.client_secret, checkout.amount, "ok", "open")
+                LEDGER.record(PAYMENT_FAILED, checkout.id, checkout.client_secret, checkout.amount, "ok", "open")
                 raise JourneyFailed("settle: the payment failed (the checkout is open again)")
             if current.status == "failed":
                 raise JourneyFailed("settle: the payment failed")
