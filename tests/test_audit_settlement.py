@@ -147,3 +147,20 @@ def test_the_invariants_are_reported_in_the_order_of_their_table():
         "one_event_per_webhook_id", "state_readable",
     ]  # fmt: skip
     assert [row["checked"] for row in result.as_dict()["invariants"]] == [1, 1, 1, 1, 0, 1, 1]
+
+
+def test_a_failed_payment_back_to_open_is_tallied_not_called_a_lost_confirm():
+    failed = Entry("payment_failed", "c0", "secret0", AMOUNT, "ok", "open", 102.0)
+    result = check_settlement([*told(0), failed, *told(1)], PaymentsState({"c0": settled("open"),
+                              "c1": settled("open")}), [], now=NOW)  # fmt: skip
+    assert [finding.entity for finding in result.findings["confirm_settled"]] == ["checkout c1"]  # c1: lost
+    assert result.checkouts["payment_failed"] == 1 and result.checkouts["open"] == 2
+
+
+def test_a_stuck_confirm_is_flagged_whatever_the_processor_unless_the_run_owes_its_provider_event():
+    """Row 8 of issue 13: against Polar every checkout's processor is stripe; a paid checkout awaits shopstorm's
+    provider event only when the run plays the provider (awaits_provider), otherwise a stuck one is flagged."""
+    stuck = settled("confirmed", awaits_provider=False)
+    result = check_settlement(told(0, at=400.0), PaymentsState({"c0": stuck}), [], now=NOW)
+    (finding,) = result.findings["confirm_settled"]
+    assert finding.observed == "stuck in confirmed for 600.0 s"

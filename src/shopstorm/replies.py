@@ -9,8 +9,8 @@ the body is read only where a field is needed:
 - ``ok``: a 2xx, whatever the body (JSON, plain text, HTML, empty) — the course API answers its state changes
   with text such as ``Item: <id> stock updated to: 5``;
 - ``refused``: a 4xx — the shop said no (out of stock, no credit, bad input, unknown id). The reason shown is the
-  JSON ``reason``, ``error`` or ``detail`` when there is one, else the first line of the text (HTML tags stripped,
-  ids masked, at most 80 characters);
+  JSON ``reason``, a validation ``detail`` list as ``field: message``, ``error`` or ``detail`` when there is one,
+  else the first line of the text (HTML tags stripped, ids masked, at most 80 characters);
 - ``unknown``: a 5xx, a timeout, a lost connection — the shopper cannot know what happened.
 
 A step that needs a field of the answer (``item_id``, ``order_id``…) names it (``need=``): a 2xx whose body is
@@ -161,6 +161,7 @@ def decode(body: bytes, content_type: str | None) -> str:
 
 
 _TAG = re.compile(r"<[^>]*>")
+_EMAIL = re.compile(r"[^\s@'\"]+@[^\s@'\"]+")
 _HTML_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.IGNORECASE | re.DOTALL)
 _HTML_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 # uuids, long hex or digit runs, and bare numbers: the ids and amounts that would split one reason into many
@@ -168,10 +169,17 @@ _ID = re.compile(r"\b(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 
 def refusal_reason(body: Any, text: str | None) -> str:
-    """A short, id-free reason for a refusal: the JSON ``reason``/``error``/``detail`` (a string) when there is
-    one, else the text's first line; an HTML error page (Flask's ``abort(400, "…")``) gives its message."""
+    """A short, id-free reason for a refusal: the JSON ``reason``; else a validation ``detail`` list (FastAPI's and
+    Polar's 422: ``[{"loc", "msg"}]``) as ``field: message``, emails masked; else the JSON ``error`` or ``detail``
+    string; else the text's first line. An HTML error page (Flask's ``abort(400, "…")``) gives its message."""
     if isinstance(body, dict):
-        for key in ("reason", "error", "detail"):
+        reason = body.get("reason")
+        if isinstance(reason, str) and reason.strip():
+            return _short(reason)
+        problems = validation_problems(body.get("detail"))
+        if problems:
+            return _short(problems)
+        for key in ("error", "detail"):
             value = body.get(key)
             if isinstance(value, str) and value.strip():
                 return _short(value)
@@ -183,6 +191,23 @@ def refusal_reason(body: Any, text: str | None) -> str:
         text = found.group(1) if found else _TAG.sub(" ", text)
     lines = (line.strip() for line in _TAG.sub("", text).splitlines())
     return _short(next((line for line in lines if line), ""))
+
+
+def validation_problems(detail: Any) -> str:
+    """A validation error list ``[{"loc": ["body", "prices"], "msg": "Field required"}, …]`` as
+    ``prices: Field required; …`` (where in the request it was, body, query or path, and list indexes left out;
+    emails masked, so equal problems read alike); "" when ``detail`` is not such a list."""
+    if not isinstance(detail, list):
+        return ""
+    problems = []
+    for problem in detail:
+        if not isinstance(problem, dict) or not isinstance(problem.get("msg"), str):
+            return ""
+        loc = problem.get("loc") if isinstance(problem.get("loc"), list) else []
+        field = ".".join(str(part) for part in loc if part not in ("body", "query", "path") and isinstance(part, str))
+        message = _EMAIL.sub("[email]", problem["msg"])
+        problems.append(f"{field}: {message}" if field else message)
+    return "; ".join(problems)
 
 
 def _short(text: str) -> str:

@@ -267,6 +267,14 @@ FIELDS: tuple[Field, ...] = (
         flags=(_flag("--product-id", metavar="ID"),),
     ),
     Field(
+        "checkout_api_version",
+        parse_choice("auto", "current", "2024"),
+        "auto",
+        "checkout-api: how checkouts are created: current (POST /v1/checkouts/ with products), 2024 (the removed "
+        "POST /v1/checkouts/client/ of older self-hosted Polar), auto (current, unless the seed finds it missing)",
+        flags=(_flag("--checkout-api-version", metavar="auto|current|2024"),),
+    ),
+    Field(
         "customer_email",
         parse_text,
         None,
@@ -283,6 +291,14 @@ FIELDS: tuple[Field, ...] = (
         flags=(_flag("--provider-secret", metavar="SECRET"),),
     ),
     Field(
+        "confirmation_token_id",
+        parse_text,
+        None,
+        "checkout-api: a Stripe test-mode confirmation token, sent with the confirm of a paid checkout (Polar needs "
+        "one; the demo shop takes any)",
+        flags=(_flag("--confirmation-token-id", metavar="ID"),),
+    ),
+    Field(
         "webhooks",
         parse_bool,
         True,
@@ -296,6 +312,14 @@ FIELDS: tuple[Field, ...] = (
         "checkout-api: the URL the shop should post webhooks to, when it cannot reach this machine's loopback "
         "receiver directly (a tunnel to --webhook-port)",
         flags=(_flag("--webhook-url", metavar="URL"),),
+    ),
+    Field(
+        "webhook_secret_format",
+        parse_choice("polar", "standard"),
+        "polar",
+        "checkout-api: how the webhook secret keys the signature: polar (the secret string's UTF-8 bytes, as Polar "
+        "signs) or standard (the base64 after whsec_, as the Standard Webhooks libraries do)",
+        flags=(_flag("--webhook-secret-format", metavar="polar|standard"),),
     ),
     Field(
         "webhook_port",
@@ -449,10 +473,13 @@ class Settings:
     storefront: dict[str, Any] = field(default_factory=dict)
     api_token: str | None = None
     product_id: str | None = None
+    checkout_api_version: str = "auto"
     customer_email: str | None = None
     provider_secret: str | None = None
+    confirmation_token_id: str | None = None
     webhooks: bool = True
     webhook_url: str | None = None
+    webhook_secret_format: str = "polar"
     webhook_port: int = 0
     settle_timeout: float = 30.0
     user_speed: float = 1.0

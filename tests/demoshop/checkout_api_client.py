@@ -22,6 +22,7 @@ from support import eventually as wait_for_event
 
 TOKEN = "polar_oat_test_token"
 STRIPE_SECRET = "whsec_test_stripe_endpoint_secret"
+CONFIRMATION_TOKEN = "ctoken_test_confirmation"  # a Stripe confirmation token: the demo shop takes any
 STORES = [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
 WAIT_S = 15.0
 # How long a test watches for something that must not happen (the idle job worker polls every 50 ms).
@@ -53,14 +54,19 @@ class CheckoutClient:
         assert response.status_code == 201, response.text
         return response.json()
 
-    def product(self, stock: int = 10, price_amount: int = 1500) -> dict[str, Any]:
-        return self.create("/v1/products/", {"name": "Sticker pack", "price_amount": price_amount, "stock": stock})
+    def product(self, stock: int | None = 10, price_amount: int = 0) -> dict[str, Any]:
+        """A one-time product with one fixed price (Polar's ``prices``; free by default, so it settles without a
+        provider event), and the demo's own stock unless None."""
+        price = {"amount_type": "fixed", "price_amount": price_amount, "price_currency": "usd"}
+        extra = {} if stock is None else {"stock": stock}
+        return self.create("/v1/products/", {"name": "Sticker pack", "prices": [price], **extra})
 
     def checkout(self, product: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        return self.create("/v1/checkouts/client/", {"product_id": product["id"], **fields})
+        """A checkout made as Polar makes one: ``POST /v1/checkouts/`` with the organization token."""
+        return self.create("/v1/checkouts/", {"products": [product["id"]], **fields})
 
     def confirm(self, checkout: dict[str, Any], **fields: Any) -> requests.Response:
-        body = {"customer_email": "shopper@example.com", **fields}
+        body = {"customer_email": "shopper@shopstorm.dev", "confirmation_token_id": CONFIRMATION_TOKEN, **fields}
         return self.call("POST", f"/v1/checkouts/client/{checkout['client_secret']}/confirm", json=body)
 
     def get(self, checkout: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from shopstorm.audit.ledger import Entry
 
 SETTLED = ("succeeded", "failed")  # a checkout's terminal statuses
 PAID_EVENT = "order.paid"
+PAYMENT_FAILED = "payment_failed"  # the ledger kind of a payment a shopper saw fail: its checkout is open again
 
 
 @dataclass(frozen=True)
@@ -102,17 +103,18 @@ class _CheckoutStory(NamedTuple):
     """One checkout this run created and read back: what the shoppers were told about it, and its state."""
 
     checkout_id: str
-    seen: list[Entry]  # its created, confirm and provider_event entries
+    seen: list[Entry]  # its created, confirm, provider_event and payment_failed entries
     read_back: CheckoutState
     acknowledged_at: float | None  # when the shop first acknowledged its confirm (or provider event)
     awaiting_provider: bool  # the run ended before its provider's event was sent: not the shop's doing
 
 
 def _checkout_entries(entries: Iterable[Entry]) -> dict[str, list[Entry]]:
-    """Each checkout's created, confirm and provider_event entries, by checkout id in the order first met."""
+    """Each checkout's created, confirm, provider_event and payment_failed entries, by checkout id in the order
+    first met."""
     evidence: dict[str, list[Entry]] = defaultdict(list)
     for entry in entries:
-        if entry.kind in ("created", "confirm", "provider_event"):
+        if entry.kind in ("created", "confirm", "provider_event", PAYMENT_FAILED):
             evidence[entry.entity].append(entry)
     return evidence
 
@@ -184,7 +186,8 @@ def _stock_conserved(state: PaymentsState) -> Checked:
 
 def _confirm_settled(settling: list[_CheckoutStory], now: float) -> Checked:
     """confirm_settled: an acknowledged confirm ends succeeded or failed; a checkout still confirmed is stuck,
-    with its age, and one acknowledged that reads back open lost its confirm."""
+    with its age, and one acknowledged that reads back open lost its confirm, unless its shopper saw the payment
+    fail (Polar reopens a checkout whose charge failed): that is tallied, not a finding."""
     checked = Checked({"confirm_settled": 0})
     for story in settling:
         checkout, acked = story.read_back, story.acknowledged_at is not None
@@ -197,7 +200,7 @@ def _confirm_settled(settling: list[_CheckoutStory], now: float) -> Checked:
             checked.found(
                 "confirm_settled", entity, "succeeded or failed", f"stuck in confirmed for {age:.1f} s", age, story.seen
             )
-        elif acked and checkout.status == "open":
+        elif acked and checkout.status == "open" and not _payment_failed(story):
             lost = "open: the acknowledged confirm was lost"
             checked.found("confirm_settled", entity, "confirmed, then settled", lost, checkout.amount, story.seen)
     return checked
@@ -304,11 +307,19 @@ def _unknown_confirms(stories: list[_CheckoutStory]) -> Resolution:
 
 
 def _checkout_tally(stories: list[_CheckoutStory]) -> dict[str, int]:
-    """Checkouts confirmed to their shoppers, per status read back, and those left awaiting their provider."""
+    """Checkouts confirmed to their shoppers, per status read back, those left awaiting their provider, and those
+    whose payment failed (open again)."""
     tally: Counter[str] = Counter()
     for story in stories:
         tally["confirmed"] += story.acknowledged_at is not None
         tally[story.read_back.status] += 1
         if story.awaiting_provider:
             tally["awaiting_provider"] += 1
+        if _payment_failed(story) and story.read_back.status == "open":
+            tally[PAYMENT_FAILED] += 1
     return dict(tally)
+
+
+def _payment_failed(story: _CheckoutStory) -> bool:
+    """Whether a shopper saw this checkout's payment fail (the settle step found it open again)."""
+    return any(entry.kind == PAYMENT_FAILED for entry in story.seen)

@@ -1,11 +1,12 @@
 """The ``checkout-api`` target: a payment platform's checkout API (Polar style), with background settlement and
 signed webhooks both ways.
 
-Shoppers create client checkouts, fill in the customer, read them and confirm them with the platform's bearer
-token; a confirmed checkout is settled later by the platform's background jobs. The ``settle`` step polls it until
-it succeeds, with bounded backoff, and its time from the confirm is the ``settlement`` journey. The
-``inbound_payment`` journey plays the payment provider: it posts a Stripe-signed ``payment_intent.succeeded``
-event for a checkout confirmed with ``payment_processor: "stripe"``.
+Shoppers create checkouts with the platform's organization token (``POST /v1/checkouts/``), then fill in the
+customer, read them and confirm them by client secret; a confirmed checkout is settled later by the platform's
+background jobs: a free one at once, a paid one (confirmed with a Stripe confirmation token) on the provider's
+``charge.succeeded``; a failed payment returns it to open. The ``settle`` step polls it until it succeeds, with
+bounded backoff, and its time from the confirm is the ``settlement`` journey. The ``inbound_payment`` journey
+plays the payment provider: it posts a Stripe-signed ``charge.succeeded`` for a paid checkout it confirmed.
 
 During the run shopstorm receives the platform's outbound webhooks on a loopback port (in the master or local
 process: one receiver per run, whatever the number of load processes), registered through
@@ -22,18 +23,21 @@ See docs/targets/checkout-api.md, also for pointing it at a real deployment.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import sys
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 
 from shopstorm.audit.invariants import AuditResult
 from shopstorm.audit.ledger import LEDGER, Entry
-from shopstorm.audit.settlement import check_settlement, confirm_times
+from shopstorm.audit.settlement import PAYMENT_FAILED, check_settlement, confirm_times
 from shopstorm.errors import TargetUnreachable, UsageError
 from shopstorm.metrics.delivery import delivery_latency
 from shopstorm.replies import JourneyFailed, Reply
@@ -41,7 +45,7 @@ from shopstorm.setting_values import parse_positive_float
 from shopstorm.settings import Settings
 from shopstorm.targets.admin_http import whole_number
 from shopstorm.targets.base import Target, call
-from shopstorm.targets.checkout_api_reader import CHECKOUTS, CheckoutApiReader, Received
+from shopstorm.targets.checkout_api_reader import CHECKOUTS, CLIENT_CHECKOUTS, CheckoutApiReader, Received
 from shopstorm.targets.signing import new_webhook_secret, sign_stripe_event
 from shopstorm.targets.webhook_receiver import WebhookReceiver
 
@@ -49,8 +53,9 @@ EVENTS = ("checkout.updated", "order.created", "order.paid")
 PROVIDER_PATH = "/v1/integrations/stripe/webhook"
 NAMES = {
     "create": CHECKOUTS,
-    "checkout": CHECKOUTS + "[client_secret]",
-    "confirm": CHECKOUTS + "[client_secret]/confirm",
+    "create 2024": CLIENT_CHECKOUTS,
+    "checkout": CLIENT_CHECKOUTS + "[client_secret]",
+    "confirm": CLIENT_CHECKOUTS + "[client_secret]/confirm",
     "provider": PROVIDER_PATH,
 }
 # Polar's load-test thresholds in ms (server/load_tests config: LoadTestConfig), each a p95 gate on the request it
@@ -60,6 +65,9 @@ THRESHOLDS = (
     (("LOAD_TEST_CHECKOUT_CONFIRM_THRESHOLD",), "POST", "confirm"),
     (("LOAD_TEST_LIST_THRESHOLD", "LOAD_TEST_CHECKOUT_LIST_THRESHOLD"), "GET", "checkout"),
 )
+LOCAL_CONFIRMATION_TOKEN = "ctoken_shopstorm_local"
+LOCAL_EMAIL = "loadtest@shopstorm.dev"  # the customer of a shop on this machine when --customer-email gives none
+WEBHOOKS_SKIPPED = "shopstorm: --no-webhooks: no webhooks are received, so the webhook invariants are not checked"
 POLL_FIRST_S, POLL_MAX_S = 0.05, 1.0  # the settle step's backoff: doubling from the first wait up to the max
 
 
@@ -71,14 +79,13 @@ class Checkout:
     client_secret: str
     amount: int
     status: str
-    payment_intent_id: str | None = None
 
     @classmethod
     def from_reply(cls, reply: Reply, step: str) -> Checkout:
         body = reply.body if isinstance(reply.body, dict) else {}
         try:
             return cls(str(body["id"]), str(body["client_secret"]), whole_number(body, "amount"),
-                       str(body["status"]), body.get("payment_intent_id"))  # fmt: skip
+                       str(body["status"]))  # fmt: skip
         except (KeyError, ValueError) as error:
             raise JourneyFailed(f"{step}: the checkout in the answer is incomplete ({error})", reply) from None
 
@@ -93,29 +100,37 @@ class CheckoutApiShopper:
     def __init__(self, http: Any, target: CheckoutApiTarget) -> None:
         self.http, self.target = http, target
 
-    def create(self, email: str, processor: str = "dummy") -> Checkout:
-        body = {"product_id": self.target.product_id, "customer_email": email}
-        if processor != "dummy":
-            body["payment_processor"] = processor
-        reply = call(self.http, "POST", CHECKOUTS, name=NAMES["create"], step="create checkout", json=body)
+    def create(self, email: str, paid: bool = False) -> Checkout:
+        """Create a checkout for the seeded free product (or the paid one): ``POST /v1/checkouts/`` with
+        ``products``, or on an older deployment (``--checkout-api-version 2024``) the client route with
+        ``product_id``."""
+        body: dict[str, Any] = {"customer_email": email}
+        product_id = self.target.paid_product_id if paid else self.target.product_id
+        if self.target.seed_data.get("checkout_api_version") == "2024":
+            path, name, body["product_id"] = CLIENT_CHECKOUTS, NAMES["create 2024"], product_id
+        else:
+            path, name, body["products"] = CHECKOUTS, NAMES["create"], [product_id]
+        reply = call(self.http, "POST", path, name=name, step="create checkout", json=body)
         checkout = Checkout.from_reply(reply, "create checkout")
         LEDGER.record("created", checkout.id, checkout.client_secret, checkout.amount, "ok", reply.detail)
         return checkout
 
     def update_customer(self, checkout: Checkout, customer: dict[str, Any]) -> Checkout:
-        reply = call(self.http, "PATCH", CHECKOUTS + checkout.client_secret, name=NAMES["checkout"],
+        reply = call(self.http, "PATCH", CLIENT_CHECKOUTS + checkout.client_secret, name=NAMES["checkout"],
                      step="update customer", json=customer)  # fmt: skip
         return Checkout.from_reply(reply, "update customer")
 
     def get(self, checkout: Checkout, name: str = NAMES["checkout"]) -> Checkout:
-        reply = call(self.http, "GET", CHECKOUTS + checkout.client_secret, name=name, step="get checkout")
+        reply = call(self.http, "GET", CLIENT_CHECKOUTS + checkout.client_secret, name=name, step="get checkout")
         return Checkout.from_reply(reply, "get checkout")
 
     def confirm(self, checkout: Checkout) -> Checkout:
-        """Confirm; success means the checkout answers ``confirmed``."""
+        """Confirm; success means the checkout answers ``confirmed``. A paid checkout's confirm carries the
+        Stripe confirmation token, as Polar needs."""
+        body = {"confirmation_token_id": self.target.confirmation_token} if checkout.amount > 0 else {}
         reply = LEDGER.recorded("confirm", checkout.id, checkout.client_secret, checkout.amount, lambda: call(
-            self.http, "POST", f"{CHECKOUTS}{checkout.client_secret}/confirm", name=NAMES["confirm"], step="confirm",
-            json={},
+            self.http, "POST", f"{CLIENT_CHECKOUTS}{checkout.client_secret}/confirm", name=NAMES["confirm"],
+            step="confirm", json=body,
         ))  # fmt: skip
         confirmed = Checkout.from_reply(reply, "confirm")
         if confirmed.status != "confirmed":
@@ -130,6 +145,9 @@ class CheckoutApiShopper:
             current = self.get(checkout, name=NAMES["checkout"] + " (settle)")
             if current.status == "succeeded":
                 return current
+            if current.status == "open":  # Polar reopens a checkout whose payment failed
+                LEDGER.record(PAYMENT_FAILED, checkout.id, checkout.client_secret, checkout.amount, "ok", "open")
+                raise JourneyFailed("settle: the payment failed (the checkout is open again)")
             if current.status == "failed":
                 raise JourneyFailed("settle: the payment failed")
             if time.monotonic() + wait > deadline:
@@ -138,9 +156,7 @@ class CheckoutApiShopper:
             wait = min(wait * 2, POLL_MAX_S)
 
     def pay_at_provider(self, checkout: Checkout, customer: dict[str, Any]) -> None:
-        """Post the provider's signed ``payment_intent.succeeded`` for a checkout confirmed with Stripe."""
-        if not checkout.payment_intent_id:
-            raise JourneyFailed("confirm gave no payment_intent_id for a stripe checkout")
+        """Post Stripe's signed ``charge.succeeded`` for a confirmed paid checkout."""
         event = provider_event(checkout, customer)
         payload = json.dumps(event, separators=(",", ":"))
         secret = str(self.target.settings.provider_secret)
@@ -151,8 +167,24 @@ class CheckoutApiShopper:
         ))  # fmt: skip
 
 
+def is_loopback(url: str | None) -> bool:
+    """Whether ``url``'s host is this machine (localhost or a loopback address)."""
+    host = urlsplit(url or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_https(url: str | None) -> bool:
+    return urlsplit(url or "").scheme == "https"
+
+
 def provider_event(checkout: Checkout, customer: dict[str, Any]) -> dict[str, Any]:
-    """A ``payment_intent.succeeded`` event as Stripe sends it, for this checkout."""
+    """A ``charge.succeeded`` event as Stripe sends it for this checkout: Polar's Stripe integration finds the
+    checkout by the charge's ``metadata.checkout_id`` (server/polar/integrations/stripe/payment.py)."""
     now = int(time.time())
     return {
         "id": f"evt_{uuid.uuid4().hex[:24]}",
@@ -161,18 +193,19 @@ def provider_event(checkout: Checkout, customer: dict[str, Any]) -> dict[str, An
         "created": now,
         "livemode": False,
         "pending_webhooks": 1,
-        "type": "payment_intent.succeeded",
+        "type": "charge.succeeded",
         "data": {
             "object": {
-                "id": checkout.payment_intent_id,
-                "object": "payment_intent",
+                "id": f"ch_{uuid.uuid4().hex[:24]}",
+                "object": "charge",
                 "amount": checkout.amount,
-                "amount_received": checkout.amount,
+                "amount_captured": checkout.amount,
                 "currency": "usd",
                 "status": "succeeded",
+                "paid": True,
                 "created": now,
+                "payment_intent": f"pi_{uuid.uuid4().hex[:24]}",
                 "receipt_email": customer.get("customer_email"),
-                "payment_method_types": ["card"],
                 "metadata": {"checkout_id": checkout.id},
             }
         },
@@ -207,6 +240,21 @@ class CheckoutApiTarget(Target):
             raise UsageError("the checkout-api target takes --host, not --urls")
         if not settings.api_token:
             raise UsageError("the checkout-api target needs an API token: $LOAD_TEST_API_TOKEN or --api-token")
+        if settings.customer_email and settings.customer_email.count("@") != 1:
+            raise UsageError(
+                f"--customer-email must be one address, like loadtest@yourco.com, not {settings.customer_email!r}"
+            )
+        if not settings.customer_email and not is_loopback(settings.host):
+            raise UsageError(
+                "Polar refuses customer emails it cannot deliver to (.test, example.com): give --customer-email "
+                "loadtest@yourco.com (each checkout gets loadtest+<run>-<n>@yourco.com)"
+            )
+        if settings.webhooks and not is_loopback(settings.host) and not _is_https(settings.webhook_url):
+            raise UsageError(
+                "a shop that is not on this machine can only post webhooks to a public HTTPS URL (Polar refuses "
+                "any other): give --webhook-url https://… (a tunnel to --webhook-port), or --no-webhooks to skip "
+                "the webhook invariants"
+            )
         self.receiver: WebhookReceiver | None = None
         self.endpoint_id: str | None = None
 
@@ -218,40 +266,77 @@ class CheckoutApiTarget(Target):
     def product_id(self) -> str:
         return str(self.seed_data["product_id"])
 
+    @property
+    def paid_product_id(self) -> str:
+        return str(self.seed_data.get("paid_product_id") or self.seed_data["product_id"])
+
+    @property
+    def confirmation_token(self) -> str:
+        """The Stripe confirmation token of paid confirms: --confirmation-token-id, else a made-up one that only a
+        shop on this machine (the demo shop) takes."""
+        return self.settings.confirmation_token_id or LOCAL_CONFIRMATION_TOKEN
+
+    def customer_email(self) -> str:
+        """A new customer email, unique per checkout: ``--customer-email`` (else :data:`LOCAL_EMAIL`, for a shop on
+        this machine) with ``+<run>-<n>`` added to its local part, as a mailbox that takes sub-addresses reads it."""
+        local, _, domain = (self.settings.customer_email or LOCAL_EMAIL).partition("@")
+        tag = f"{self.seed_data.get('run', 'run')}-{uuid.uuid4().hex[:10]}"
+        return f"{local}{'-' if '+' in local else '+'}{tag}@{domain}"
+
     def check_journeys(self, names: Iterable[str]) -> None:
-        if "inbound_payment" in names and not self.settings.provider_secret:
+        paid = "inbound_payment" in names
+        if paid and not self.settings.confirmation_token_id and not is_loopback(self.settings.host):
+            raise UsageError(
+                "the inbound_payment journey pays a checkout: Polar confirms a paid one only with a Stripe "
+                "confirmation token, give a test-mode one with --confirmation-token-id (or run the flow mix: free)"
+            )
+        if paid and not self.settings.provider_secret:
             raise UsageError(
                 "the inbound_payment journey signs provider events: give the shop's Stripe webhook secret "
                 "with --provider-secret or $SHOPSTORM_PROVIDER_SECRET"
             )
 
     def _reader(self) -> CheckoutApiReader:
-        return CheckoutApiReader(self.base_url, str(self.settings.api_token), max_body=self.settings.max_body)
+        return CheckoutApiReader(self.base_url, str(self.settings.api_token), max_body=self.settings.max_body,
+                                 plays_provider=bool(self.settings.provider_secret))  # fmt: skip
 
     # --- before the load ---------------------------------------------------------------------------------------
 
     def seed(self) -> dict[str, Any]:
-        """The product (given, or made on the demo shop), its stock and order count, and the webhook endpoint."""
+        """The way checkouts are created, the product (given, or a free one made), its stock (where the shop counts
+        it) and order count, and the webhook endpoint."""
         reader, settings = self._reader(), self.settings
-        product_id, stock = reader.seed_product(settings.product_id, settings.seed_price, settings.seed_stock)
+        version = reader.checkout_api_version(settings.checkout_api_version)
+        product_id, stock = reader.seed_product(settings.product_id)
+        paid_product_id = settings.product_id or reader.seed_product(None, price=settings.seed_price)[0]
         seed = {
+            "run": uuid.uuid4().hex[:6],  # in every customer email of the run
+            "checkout_api_version": version,
             "product_id": product_id,
+            "paid_product_id": paid_product_id,
             "stock": stock,
             "orders": reader.order_count(product_id),
             "webhooks": bool(settings.webhooks),
         }
         if settings.webhooks:
             self._listen(reader)
+        else:
+            print(WEBHOOKS_SKIPPED, file=sys.stderr)
         return seed
 
     def _listen(self, reader: CheckoutApiReader) -> None:
-        """Start the receiver and register it with the shop for every event type."""
-        self.receiver = WebhookReceiver(new_webhook_secret(), max_body=self.settings.max_body)
-        local_url = self.receiver.start(port=self.settings.webhook_port)
-        url = self.settings.webhook_url or local_url
+        """Start the receiver and register it with the shop for every event type; the receiver verifies with the
+        secret the shop answers, keyed as ``--webhook-secret-format`` says."""
+        settings = self.settings
+        self.receiver = WebhookReceiver(new_webhook_secret(), max_body=settings.max_body,
+                                        secret_format=settings.webhook_secret_format)  # fmt: skip
+        local_url = self.receiver.start(port=settings.webhook_port)
         try:
-            self.endpoint_id = reader.register_endpoint(url, EVENTS, self.receiver.secret)
-        except TargetUnreachable:
+            self.endpoint_id, secret = reader.register_endpoint(
+                settings.webhook_url or local_url, EVENTS, self.receiver.secret
+            )
+            self.receiver.use_secret(secret)
+        except (TargetUnreachable, UsageError):
             self.receiver.stop()
             raise
 

@@ -29,7 +29,8 @@ from shopstorm.replies import MAX_BODY
 from shopstorm.targets.admin_http import AdminSession, whole_number
 from shopstorm.targets.base import read_until_steady
 
-CHECKOUTS = "/v1/checkouts/client/"
+CHECKOUTS = "/v1/checkouts/"  # where checkouts are created, with the organization token
+CLIENT_CHECKOUTS = "/v1/checkouts/client/"  # a checkout by its client secret; older Polar also created here
 AUDIT_POLL_S = 0.5
 QUIET_S = 3.0  # how long an open checkout whose confirm got no answer is watched for that confirm committing late
 
@@ -39,26 +40,42 @@ Received = Callable[[], list[Delivery]]  # the webhooks the receiver got so far
 class CheckoutApiReader(AdminSession):
     """Seeding and state reads against the checkout API."""
 
-    def __init__(self, base_url: str, api_token: str, max_body: int = MAX_BODY) -> None:
+    def __init__(self, base_url: str, api_token: str, max_body: int = MAX_BODY, plays_provider: bool = False) -> None:
         super().__init__(headers={"Authorization": f"Bearer {api_token}"}, max_body=max_body)
         self.base_url = base_url
+        # Whether this run posts the provider's events (the inbound_payment journey): only then does a paid
+        # checkout wait for shopstorm; otherwise the provider (Stripe) pays it, and a stuck one is the shop's.
+        self.plays_provider = plays_provider
 
     def _url(self, path: str) -> str:
         return self.base_url + path
 
     # --- seeding ---------------------------------------------------------------------------------------------
 
-    def seed_product(self, product_id: str | None, price: int, stock: int) -> tuple[str, int | None]:
-        """The product the load buys: the one given, read, else one made with ``price`` and ``stock``. Returns
-        (its id, its stock; None when the shop does not say)."""
+    def seed_product(self, product_id: str | None, price: int = 0) -> tuple[str, int | None]:
+        """A product the load buys: the one given, read, else a one-time product made with Polar's ``prices``: a
+        fixed price of ``price`` cents, free by default (its checkouts settle without a card). Returns (its id,
+        its stock; None when the shop does not count stock, as Polar does not)."""
         if product_id:
             reply = self.send("GET", self._url(f"/v1/products/{product_id}"), "/v1/products/[id]")
         else:
-            product = {"name": "shopstorm load-test product", "price_amount": price, "stock": stock}
+            one_price = {"amount_type": "fixed", "price_amount": price, "price_currency": "usd"}
+            product = {"name": "shopstorm load-test product" + (" (paid)" if price else ""), "prices": [one_price]}
             reply = self.send("POST", self._url("/v1/products/"), "/v1/products/", json=product)
         seeded_id = self.field(reply, "id", "products")
         stock_now = reply.body.get("stock") if isinstance(reply.body, dict) else None
         return seeded_id, stock_now if isinstance(stock_now, int) else None
+
+    def checkout_api_version(self, chosen: str) -> str:
+        """``chosen`` unless it is ``auto``; then ``2024`` when the shop has no ``POST /v1/checkouts/`` (404 or
+        405: an older self-hosted Polar that still creates through ``POST /v1/checkouts/client/``), else
+        ``current``. The probe's empty body creates nothing: a shop with the route refuses it (422)."""
+        if chosen != "auto":
+            return chosen
+        reply = self.read("POST", self._url(CHECKOUTS), json={})
+        if reply.status == 0:
+            raise self.unreachable("POST", self._url(CHECKOUTS), reply)
+        return "2024" if reply.status in (404, 405) else "current"
 
     def order_count(self, product_id: str) -> int | None:
         """How many orders the shop holds for the product; None when it cannot be read."""
@@ -67,11 +84,14 @@ class CheckoutApiReader(AdminSession):
         total = pagination.get("total_count") if isinstance(pagination, dict) else None
         return total if reply.outcome == "ok" and isinstance(total, int) else None
 
-    def register_endpoint(self, url: str, events: Iterable[str], secret: str) -> str:
-        """Register ``url`` for the ``events`` with the shop, signed with ``secret``; returns the endpoint's id."""
+    def register_endpoint(self, url: str, events: Iterable[str], secret: str) -> tuple[str, str]:
+        """Register ``url`` for the ``events`` with the shop, offering ``secret``; returns the endpoint's id and the
+        secret it signs with: the one in the answer (Polar now makes its own and deprecates the offered one),
+        else ``secret``."""
         endpoint = {"url": url, "events": list(events), "secret": secret, "format": "raw"}
         reply = self.send("POST", self._url("/v1/webhooks/endpoints"), "/v1/webhooks/endpoints", json=endpoint)
-        return self.field(reply, "id", "webhooks/endpoints")
+        answered = reply.body.get("secret") if isinstance(reply.body, dict) else None
+        return self.field(reply, "id", "webhooks/endpoints"), answered if isinstance(answered, str) else secret
 
     def remove_endpoint(self, endpoint_id: str) -> None:
         """Remove a registered endpoint; a failure is left for the shop to live with (the run is over)."""
@@ -129,7 +149,7 @@ class CheckoutApiReader(AdminSession):
         """Each checkout and its orders into ``state``, or marked unreadable with the reason."""
 
         def read(checkout_id: str) -> None:
-            reply = self.read("GET", self._url(CHECKOUTS + secrets[checkout_id]))
+            reply = self.read("GET", self._url(CLIENT_CHECKOUTS + secrets[checkout_id]))
             orders = self.read("GET", self._url(f"/v1/orders/?checkout_id={checkout_id}"))
             state.unreadable.pop(checkout_id, None)
             for answer in (reply, orders):
@@ -138,7 +158,7 @@ class CheckoutApiReader(AdminSession):
                     state.checkouts.pop(checkout_id, None)
                     return
             try:
-                state.checkouts[checkout_id] = _checkout_state(reply.body, orders.body)
+                state.checkouts[checkout_id] = _checkout_state(reply.body, orders.body, self.plays_provider)
             except (KeyError, TypeError, ValueError) as error:
                 state.unreadable[checkout_id] = f"unreadable answer: {error}"
 
@@ -202,14 +222,16 @@ def _payments_in_doubt(entries: Iterable[Entry]) -> set[str]:
     return unanswered - set(confirm_times(entries))
 
 
-def _checkout_state(checkout: dict[str, Any], orders: dict[str, Any]) -> CheckoutState:
+def _checkout_state(checkout: dict[str, Any], orders: dict[str, Any], provider_played: bool) -> CheckoutState:
+    """What the audit needs of a checkout read back. Whatever its processor (always ``stripe`` on Polar), it
+    awaits a provider event only when it is paid and this run plays the provider."""
     confirmed_at = checkout.get("confirmed_at")
     return CheckoutState(
         status=str(checkout["status"]),
         amount=whole_number(checkout, "amount"),
         order_amounts=tuple(whole_number(order, "amount") for order in orders["items"]),
         confirmed_at=_epoch(confirmed_at) if isinstance(confirmed_at, str) else None,
-        awaits_provider=checkout.get("payment_processor") not in (None, "dummy"),
+        awaits_provider=provider_played and whole_number(checkout, "amount") > 0,
     )
 
 

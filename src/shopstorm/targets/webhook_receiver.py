@@ -38,12 +38,16 @@ _HEADERS = (("webhook-id", "HTTP_WEBHOOK_ID"), ("webhook-timestamp", "HTTP_WEBHO
 class WebhookReceiver:
     """Listens for a shop's webhooks on ``host`` (loopback) while a run lasts.
 
-    ``secret`` is the endpoint's ``whsec_`` secret; set it again before :meth:`start` when the shop makes one.
+    ``secret`` is the endpoint's ``whsec_`` secret (:meth:`use_secret` when the shop makes one).
+    ``secret_format`` is how it keys the signature: ``polar`` or ``standard`` (:mod:`shopstorm.targets.signing`).
     ``max_body`` is the largest body read, in bytes.
     """
 
-    def __init__(self, secret: str, host: str = "127.0.0.1", max_body: int = MAX_BODY) -> None:
+    def __init__(
+        self, secret: str, host: str = "127.0.0.1", max_body: int = MAX_BODY, secret_format: str = "standard"
+    ) -> None:
         self.secret = secret
+        self.secret_format = secret_format
         self.host = host
         self.max_body = max_body
         self.deliveries: list[Delivery] = []
@@ -63,10 +67,7 @@ class WebhookReceiver:
         A port that cannot be bound is a usage error (exit code 2)."""
         if self._server is not None:
             return self.url
-        try:
-            verify_standard_webhook(self.secret, b"", {})  # a bad secret fails here, not on every delivery
-        except ValueError as error:
-            raise UsageError(str(error)) from None
+        self.use_secret(self.secret)
         server = WSGIServer((self.host, port), self._application, log=None, error_log=None,
                             handler_class=_RefusingHandler)  # fmt: skip
         try:
@@ -75,6 +76,15 @@ class WebhookReceiver:
             raise UsageError(f"the webhook receiver cannot listen on {self.host}:{port}: {error.strerror}") from None
         self._server = server
         return self.url
+
+    def use_secret(self, secret: str) -> None:
+        """Verify deliveries with ``secret`` from now on; one this format cannot key is a usage error (exit code 2),
+        found here rather than on every delivery."""
+        try:
+            verify_standard_webhook(secret, b"", {}, secret_format=self.secret_format)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        self.secret = secret
 
     def stop(self) -> None:
         """Stop listening and free the port; the deliveries stay readable."""
@@ -127,7 +137,7 @@ class WebhookReceiver:
 
     def _record(self, body: bytes, headers: dict[str, str]) -> Delivery:
         received_at = time.time()
-        error = verify_standard_webhook(self.secret, body, headers)
+        error = verify_standard_webhook(self.secret, body, headers, secret_format=self.secret_format)
         webhook_id = headers.get("webhook-id", "")
         duplicate = error is None and webhook_id in self._acknowledged
         if error is None:

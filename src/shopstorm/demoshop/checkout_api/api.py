@@ -1,4 +1,8 @@
-"""The checkout API: a Polar-like ``/v1`` API of products, client checkouts, orders and webhook endpoints.
+"""The checkout API: a Polar-like ``/v1`` API of products, checkouts, orders and webhook endpoints.
+
+Checkouts are created with the organization token (``POST /v1/checkouts/`` with ``products``) and then read,
+updated and confirmed by client secret (``/v1/checkouts/client/{client_secret}``), as Polar's
+server/polar/checkout/endpoints.py routes them; the removed ``POST /v1/checkouts/client/`` answers 405.
 
 This module maps each route to a handler that validates the request (:mod:`bodies`), calls the store work
 (:mod:`checkouts`, :mod:`orders`, :mod:`webhooks`, :mod:`stripe_events`) and answers JSON, errors as
@@ -24,6 +28,7 @@ from shopstorm.demoshop.checkout_api import checkouts, orders, stripe_events, we
 from shopstorm.demoshop.checkout_api.bearer_auth import BearerAuthMiddleware
 from shopstorm.demoshop.checkout_api.bodies import (
     MAX_ID_LENGTH,
+    confirm_fields,
     customer_changes,
     endpoint_fields,
     json_body,
@@ -67,7 +72,8 @@ class CheckoutApi:
         guarded = [
             Route("/products/", self.create_product, methods=["POST"]),
             Route("/products/{product_id}", self.get_product, methods=["GET"]),
-            Route("/checkouts/client/", self.create_checkout, methods=["POST"]),
+            Route("/checkouts/", self.create_checkout, methods=["POST"]),
+            Route("/checkouts/client/", _removed_client_create, methods=["POST"]),
             Route("/checkouts/client/{client_secret}", self.get_checkout, methods=["GET"]),
             Route("/checkouts/client/{client_secret}", self.update_checkout, methods=["PATCH"]),
             Route("/checkouts/client/{client_secret}/confirm", self.confirm_checkout, methods=["POST"]),
@@ -109,8 +115,8 @@ class CheckoutApi:
     # --- checkouts ---------------------------------------------------------------------------------------
 
     async def create_checkout(self, request: Request) -> JSONResponse:
-        product_id, customer_email, processor = new_checkout_fields(await json_body(request))
-        checkout = await checkouts.create_checkout(self.store, product_id, customer_email, processor)
+        product_id, customer_email = new_checkout_fields(await json_body(request))
+        checkout = await checkouts.create_checkout(self.store, product_id, customer_email)
         return JSONResponse(checkout, 201)
 
     async def get_checkout(self, request: Request) -> JSONResponse:
@@ -124,8 +130,8 @@ class CheckoutApi:
 
     async def confirm_checkout(self, request: Request) -> JSONResponse:
         client_secret = _path_key(request, "client_secret", "checkout")
-        changes = customer_changes(await json_body(request, optional=True))
-        checkout = await checkouts.confirm_checkout(self.store, client_secret, changes)
+        changes, confirmation_token_id = confirm_fields(await json_body(request, optional=True))
+        checkout = await checkouts.confirm_checkout(self.store, client_secret, changes, confirmation_token_id)
         self.jobs.wake()
         return JSONResponse(checkout)
 
@@ -153,6 +159,11 @@ class CheckoutApi:
         if await stripe_events.record_event(self.store, event):
             self.jobs.wake()
         return JSONResponse({"received": True})
+
+
+async def _removed_client_create(_request: Request) -> JSONResponse:
+    """``POST /v1/checkouts/client/``, which Polar removed: its server answers 405 there, as here."""
+    return JSONResponse({"detail": "Method Not Allowed"}, 405, headers={"Allow": "GET, PATCH"})
 
 
 def _path_key(request: Request, name: str, kind: str) -> str:

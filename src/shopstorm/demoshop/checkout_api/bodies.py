@@ -8,21 +8,25 @@ parameters are checked the same way, located at ``["query", name]``.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from shopstorm.demoshop.checkout_api.checkouts import CUSTOMER_FIELDS, PAYMENT_PROCESSORS
+from shopstorm.demoshop.checkout_api.checkouts import CURRENCY, CUSTOMER_FIELDS
 from shopstorm.demoshop.checkout_api.orders import MAX_PAGE_SIZE
-from shopstorm.demoshop.checkout_api.webhooks import EVENT_TYPES, is_valid_secret
+from shopstorm.demoshop.checkout_api.webhooks import EVENT_TYPES
 from shopstorm.demoshop.core.errors import request_validation_error
 from shopstorm.demoshop.core.json_input import parse_json
 from shopstorm.demoshop.core.store import MAX_BALANCE
 
 MAX_TEXT_LENGTH = 1000
 MAX_ID_LENGTH = 200
+SPECIAL_USE_TLDS = ("arpa", "example", "invalid", "local", "localhost", "onion", "test")  # RFC 6761, email_validator
+EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org")  # their null MX (RFC 7505) refuses all email
+MIN_SECRET_LENGTH = 32  # Polar's WebhookEndpointCreate.secret
 _MISSING = object()
 
 
@@ -84,13 +88,19 @@ class Fields:
         return None
 
     def email(self, field: str) -> str | None:
-        """An email address (``local@domain``); None when absent or null."""
+        """An email address (``local@domain``) Polar could deliver to; None when absent or null. Polar checks the
+        domain's DNS (``EmailStrDNS``, server/polar/kit/email.py); the demo shop refuses what that check refuses
+        whatever the network: special-use names (``.test``, ``.invalid``, …) and the example domains."""
         value = self.text(field, max_length=320)
         if value is None:
             return None
         local, at, domain = value.rpartition("@")
         if not at or not local or not domain or any(character.isspace() for character in value):
             self.problem(field, "value is not a valid email address: it needs one @ between two parts", "value_error")
+            return None
+        reason = undeliverable(domain.lower().rstrip("."))
+        if reason:
+            self.problem(field, f"{value} is not a valid email address: {reason}", "value_error")
             return None
         return value
 
@@ -128,26 +138,71 @@ class Fields:
         return value
 
 
-def product_fields(body: dict[str, Any]) -> tuple[str, int, int]:
-    """``(name, price_amount, stock)`` of ``POST /v1/products/``."""
+def undeliverable(domain: str) -> str | None:
+    """Why email_validator's deliverability check refuses ``domain`` without asking DNS, or None."""
+    if domain.rsplit(".", 1)[-1] in SPECIAL_USE_TLDS:
+        return "The part after the @-sign is a special-use or reserved name that cannot be used with email."
+    if domain in EXAMPLE_DOMAINS:
+        return f"The domain name {domain} does not accept email."
+    return None
+
+
+def product_fields(body: dict[str, Any]) -> tuple[str, int, int | None]:
+    """``(name, price_amount, stock)`` of ``POST /v1/products/``: Polar's ``ProductCreateOneTime`` with one
+    ``prices`` entry, a ``fixed`` price (``price_amount`` 0 is free) or the legacy ``free`` type that Polar rewrites
+    to a fixed price of 0 (server/polar/product/schemas.py). ``stock`` is the demo shop's own, optional extension:
+    Polar's products have none, and a product made without it is never out of stock."""
     fields = Fields(body)
     name = fields.text("name", required=True, max_length=MAX_ID_LENGTH)
-    price_amount = fields.integer("price_amount", minimum=1)
-    stock = fields.integer("stock", minimum=0)
+    price_amount = _one_price(fields, body.get("prices", _MISSING))
+    stock = fields.integer("stock", minimum=0) if fields.has("stock") else None
     fields.check()
-    assert name is not None and price_amount is not None and stock is not None
+    assert name is not None and price_amount is not None
     return name, price_amount, stock
 
 
-def new_checkout_fields(body: dict[str, Any]) -> tuple[str, str | None, str]:
-    """``(product_id, customer_email, payment_processor)`` of ``POST /v1/checkouts/client/``."""
+def _one_price(fields: Fields, prices: Any) -> int | None:
+    """The amount of the one price in ``prices``; a problem in ``fields`` for anything else."""
+    if prices is _MISSING:
+        fields.problem("prices", "Field required", "missing")
+        return None
+    if not isinstance(prices, list) or len(prices) != 1 or not isinstance(prices[0], dict):
+        fields.problem("prices", "the demo shop takes exactly one fixed or free price", "list_type")
+        return None
+    price = Fields(prices[0], where="body")
+    amount_type = price.choice("amount_type", ("fixed", "free"), default="")
+    if amount_type == "free":
+        amount: int | None = 0
+    else:
+        amount = price.integer("price_amount", minimum=0)
+    price.choice("price_currency", (CURRENCY,), default=CURRENCY)
+    if not price.has("amount_type"):
+        price.problem("amount_type", "Field required", "missing")
+    for problem in price.errors:
+        fields.errors.append({**problem, "loc": ["body", "prices", 0, *problem["loc"][1:]]})
+    return None if price.errors else amount
+
+
+def new_checkout_fields(body: dict[str, Any]) -> tuple[str, str | None]:
+    """``(product_id, customer_email)`` of ``POST /v1/checkouts/``: Polar's ``CheckoutProductsCreate``, whose
+    ``products`` list (at least one id) selects its first product."""
     fields = Fields(body)
-    product_id = fields.text("product_id", required=True, max_length=MAX_ID_LENGTH)
+    products = body.get("products", _MISSING)
+    product_id = None
+    if products is _MISSING:
+        fields.problem("products", "Field required", "missing")
+    elif not isinstance(products, list) or not products:
+        fields.problem("products", "List should have at least 1 item after validation, not 0", "too_short")
+    elif not all(isinstance(p, str) and 0 < len(p) <= MAX_ID_LENGTH for p in products):
+        fields.problem("products", "Input should be a valid UUID", "uuid_type")
+    elif len(set(products)) != len(products):
+        fields.problem("products", "Value error, Product IDs must be unique", "value_error")
+    else:
+        product_id = products[0]
     customer_email = fields.email("customer_email")
-    payment_processor = fields.choice("payment_processor", PAYMENT_PROCESSORS, default="dummy")
     fields.check()
     assert product_id is not None
-    return product_id, customer_email, payment_processor
+    return product_id, customer_email
 
 
 def customer_changes(body: dict[str, Any]) -> dict[str, Any]:
@@ -163,14 +218,26 @@ def customer_changes(body: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
+def confirm_fields(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The customer changes of a confirm body and its Stripe ``confirmation_token_id`` (Polar's
+    ``CheckoutConfirmStripe``)."""
+    changes = customer_changes(body)
+    fields = Fields(body)
+    token = fields.text("confirmation_token_id", max_length=MAX_ID_LENGTH)
+    fields.check()
+    return changes, token
+
+
 def endpoint_fields(body: dict[str, Any]) -> tuple[str, list[str], str | None, str]:
-    """``(url, events, secret, format)`` of ``POST /v1/webhooks/endpoints``."""
+    """``(url, events, secret, format)`` of ``POST /v1/webhooks/endpoints``, checked as Polar's
+    ``WebhookEndpointCreate`` (server/polar/webhook/schemas.py): an HTTPS URL that is not localhost or a private
+    address, and an optional (deprecated) secret of at least 32 characters. One exception: a loopback URL, over
+    http or https, is taken, so that a run on this machine receives the demo shop's webhooks."""
     fields = Fields(body)
     url = fields.text("url", required=True, max_length=2000)
-    if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            fields.problem("url", "URL should be an absolute http or https URL", "url_parsing")
+    problem = None if url is None else webhook_url_problem(url)
+    if problem is not None:
+        fields.problem("url", *problem)
     events = body.get("events", _MISSING)
     if events is _MISSING:
         fields.problem("events", "Field required", "missing")
@@ -178,12 +245,29 @@ def endpoint_fields(body: dict[str, Any]) -> tuple[str, list[str], str | None, s
         choices = ", ".join(EVENT_TYPES)
         fields.problem("events", f"Input should be a non-empty list of event types from {choices}", "list_type")
     secret = fields.text("secret", max_length=200)
-    if secret is not None and not is_valid_secret(secret):
-        fields.problem("secret", "secret should be whsec_ followed by base64", "value_error")
+    if secret is not None and len(secret) < MIN_SECRET_LENGTH:
+        fields.problem("secret", f"String should have at least {MIN_SECRET_LENGTH} characters", "string_too_short")
     body_format = fields.choice("format", ("raw",), default="raw")
     fields.check()
     assert url is not None and isinstance(events, list)
     return url, events, secret, body_format
+
+
+def webhook_url_problem(url: str) -> tuple[str, str] | None:
+    """(message, error type) of a webhook URL Polar refuses, or None; loopback URLs are the demo shop's exception."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if host == "localhost" or (address is not None and address.is_loopback):
+        return None if parts.scheme in ("http", "https") else ("URL scheme should be 'https'", "url_scheme")
+    if parts.scheme != "https" or not host:
+        return "URL scheme should be 'https'", "url_scheme"
+    if host == "0.0.0.0" or (address is not None and not address.is_global):
+        return "Value error, Webhook URLs cannot point to localhost or private IP addresses.", "value_error"
+    return None
 
 
 def order_query(query: Mapping[str, str]) -> tuple[str | None, str | None, int, int]:

@@ -1,13 +1,15 @@
 """Products and checkouts of the checkout API: their tables, their JSON objects, and a checkout's way to payment.
 
-Products are demo-only admin data: a name, a price and the stock that settlement takes from. A checkout is made
-for one product at the price of that moment and is reached by its client secret (``polar_c_`` + random), like
-Polar's client checkout API. It moves open -> confirmed -> succeeded | failed. Only an open checkout can be
-updated or confirmed, and both lock its row first (``SELECT ... FOR UPDATE`` on PostgreSQL, the store's write
-lock on SQLite), so of two concurrent confirms one wins and the other is refused: a checkout is never charged
-twice. Confirming a ``dummy`` checkout enqueues its ``settle`` job in the same transaction (:mod:`settlement`
-runs it); a ``stripe`` checkout gets a payment intent id instead and waits for the provider's event
-(:mod:`stripe_events`).
+Products are a name and one one-time price, made and shown as Polar's (``prices``, server/polar/product/); a
+demo-only ``stock``, when one was given, is what settlement takes from. A checkout is created with the
+organization token through ``POST /v1/checkouts/`` for the first of its ``products`` at that product's price, and
+is then reached by its client secret (``polar_c_`` + random), like Polar's client checkout API. It moves open ->
+confirmed -> succeeded | failed. Only an open checkout can be updated or confirmed, and both lock its row first
+(``SELECT ... FOR UPDATE`` on PostgreSQL, the store's write lock on SQLite), so of two concurrent confirms one
+wins and the other is refused: a checkout is never charged twice. Every checkout's processor is ``stripe``, as on
+Polar. Confirming a free checkout enqueues its ``settle`` job in the same transaction (:mod:`settlement` runs it);
+a paid one needs a Stripe confirmation token and waits for Stripe's ``charge.succeeded`` (:mod:`stripe_events`); a
+failed charge returns it to open.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from shopstorm.demoshop.core.store import Store, metadata
 SETTLE_JOB = "settle"
 CURRENCY = "usd"
 CLIENT_SECRET_PREFIX = "polar_c_"
-PAYMENT_PROCESSORS = ("dummy", "stripe")
+PAYMENT_PROCESSOR = "stripe"  # Polar's only processor (server/polar/checkout/service.py)
 # The customer fields a client may set on an open checkout (PATCH, or the body of confirm).
 CUSTOMER_FIELDS = ("customer_email", "customer_name", "customer_billing_address")
 
@@ -47,7 +49,7 @@ checkout_products = Table(
     Column("id", String, primary_key=True),
     Column("name", String, nullable=False),
     Column("price_amount", BigInteger, nullable=False),
-    Column("stock", BigInteger, nullable=False),
+    Column("stock", BigInteger, nullable=True),  # None: not counted, as on Polar
     Column("created_at", Float, nullable=False),
 )
 checkouts = Table(
@@ -63,7 +65,6 @@ checkouts = Table(
     Column("customer_name", String, nullable=True),
     Column("customer_billing_address", Text, nullable=True),  # JSON object
     Column("payment_processor", String, nullable=False),
-    Column("payment_intent_id", String, nullable=True),
     Column("order_id", String, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("confirmed_at", Float, nullable=True),
@@ -76,7 +77,26 @@ def iso_time(timestamp: float | None) -> str | None:
 
 
 def product_object(row: Row[Any]) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "price_amount": int(row.price_amount), "stock": int(row.stock)}
+    """A product as Polar shows it (one-time, one fixed price), with the demo's ``stock`` when it counts one."""
+    product = {
+        "id": row.id,
+        "name": row.name,
+        "is_recurring": False,
+        "is_archived": False,
+        "prices": [
+            {
+                "id": row.id,  # one price per product: its id is the product's
+                "product_id": row.id,
+                "amount_type": "fixed",
+                "price_amount": int(row.price_amount),
+                "price_currency": CURRENCY,
+                "is_archived": False,
+            }
+        ],
+    }
+    if row.stock is not None:
+        product["stock"] = int(row.stock)
+    return product
 
 
 def checkout_object(row: Row[Any]) -> dict[str, Any]:
@@ -93,7 +113,6 @@ def checkout_object(row: Row[Any]) -> dict[str, Any]:
         "customer_name": row.customer_name,
         "customer_billing_address": None if address is None else json.loads(address),
         "payment_processor": row.payment_processor,
-        "payment_intent_id": row.payment_intent_id,
         "order_id": row.order_id,
         "created_at": iso_time(row.created_at),
         "confirmed_at": iso_time(row.confirmed_at),
@@ -104,15 +123,14 @@ def not_open(row: Row[Any]) -> TypedApiError:
     return TypedApiError(403, "NotOpenCheckout", f"checkout {row.id} is {row.status}, not open")
 
 
-async def create_product(store: Store, name: str, price_amount: int, stock: int) -> dict[str, Any]:
-    product_id = str(uuid.uuid4())
+async def create_product(store: Store, name: str, price_amount: int, stock: int | None) -> dict[str, Any]:
     async with store.write() as conn:
-        await conn.execute(
-            insert(checkout_products).values(
-                id=product_id, name=name, price_amount=price_amount, stock=stock, created_at=time.time()
-            )
+        created = await conn.execute(
+            insert(checkout_products)
+            .values(id=str(uuid.uuid4()), name=name, price_amount=price_amount, stock=stock, created_at=time.time())
+            .returning(*checkout_products.c)
         )
-    return {"id": product_id, "name": name, "price_amount": price_amount, "stock": stock}
+        return product_object(created.one())
 
 
 async def find_product(store: Store, product_id: str) -> dict[str, Any]:
@@ -123,14 +141,12 @@ async def find_product(store: Store, product_id: str) -> dict[str, Any]:
     return product_object(row)
 
 
-async def create_checkout(
-    store: Store, product_id: str, customer_email: str | None, payment_processor: str
-) -> dict[str, Any]:
+async def create_checkout(store: Store, product_id: str, customer_email: str | None) -> dict[str, Any]:
     """Open a checkout for one unit of a product at its current price; 422 for an unknown product."""
     async with store.write() as conn:
         price = await conn.scalar(select(checkout_products.c.price_amount).where(checkout_products.c.id == product_id))
         if price is None:
-            raise field_error("product_id", f"product {product_id[:80]!r} does not exist", "value_error")
+            raise field_error("products", "Product does not exist.", "value_error")
         created = await conn.execute(
             insert(checkouts)
             .values(
@@ -141,7 +157,7 @@ async def create_checkout(
                 amount=int(price),
                 currency=CURRENCY,
                 customer_email=customer_email,
-                payment_processor=payment_processor,
+                payment_processor=PAYMENT_PROCESSOR,
                 created_at=time.time(),
             )
             .returning(*checkouts.c)
@@ -167,19 +183,23 @@ async def update_checkout(store: Store, client_secret: str, changes: dict[str, A
         return checkout_object(row)
 
 
-async def confirm_checkout(store: Store, client_secret: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply ``changes``, then confirm an open checkout that has a customer email; the job queue must be woken
-    after this returns when the checkout is a ``dummy`` one, which now has a ``settle`` job."""
+async def confirm_checkout(
+    store: Store, client_secret: str, changes: dict[str, Any], confirmation_token_id: str | None
+) -> dict[str, Any]:
+    """Apply ``changes``, then confirm an open checkout that has a customer email. As Polar's: a free checkout
+    (amount 0) is settled without the provider, its ``settle`` job enqueued in the same transaction (wake the job
+    queue after this returns); a paid one needs a Stripe ``confirmation_token_id`` (422 without) and waits for
+    Stripe's ``charge.succeeded`` (:mod:`stripe_events`)."""
     async with store.write() as conn:
         row = await _lock_open(conn, client_secret)
         email = changes.get("customer_email", row.customer_email)
         if not email:
             raise field_error("customer_email", "a customer email is required to confirm a checkout", "missing")
-        confirmation: dict[str, Any] = {"status": CONFIRMED, "confirmed_at": time.time()}
-        if row.payment_processor == "stripe":
-            confirmation["payment_intent_id"] = f"pi_{uuid.uuid4().hex[:24]}"
-        else:
+        if row.amount > 0 and not confirmation_token_id:
+            raise field_error("confirmation_token_id", "Confirmation token is required.", "missing")
+        if row.amount == 0:
             await enqueue(conn, SETTLE_JOB, {"checkout_id": row.id})
+        confirmation = {"status": CONFIRMED, "confirmed_at": time.time()}
         return checkout_object(await _apply(conn, row, {**changes, **confirmation}))
 
 

@@ -1,24 +1,26 @@
 """Settlement of a confirmed checkout: take one unit of stock, create the paid order, emit the webhooks.
 
-Settling runs inside one job's transaction (:mod:`~shopstorm.demoshop.core.jobs`), from the ``settle`` job a dummy
-checkout's confirm enqueues or from a Stripe ``payment_intent.succeeded`` event (:mod:`stripe_events`). It locks the
+Settling runs inside one job's transaction (:mod:`~shopstorm.demoshop.core.jobs`), from the ``settle`` job a free
+checkout's confirm enqueues or from Stripe's ``charge.succeeded`` for a paid one (:mod:`stripe_events`). It locks the
 checkout and does nothing unless the checkout is still confirmed, so running it twice settles once. One unit of the
-product's stock is taken with a conditional ``UPDATE`` (never below 0); without stock the checkout fails and
-``checkout.updated`` is emitted. Otherwise the paid order is created, the checkout succeeds with its order id, and
-``checkout.updated``, ``order.created`` and ``order.paid`` are emitted, all committed together. The ``stale-status``
-fault skips the checkout's own update: the order exists, the checkout stays confirmed.
+product's stock, where the product counts one, is taken with a conditional ``UPDATE`` (never below 0); without stock
+the checkout fails and ``checkout.updated`` is emitted. Otherwise the paid order is created, the checkout succeeds
+with its order id, and ``checkout.updated``, ``order.created`` and ``order.paid`` are emitted, all committed
+together. A failed charge returns the checkout to open (:meth:`Settlement.reopen`). The ``stale-status`` fault
+skips the checkout's own update: the order exists, the checkout stays confirmed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, update
+from sqlalchemy import Row, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shopstorm.demoshop.checkout_api.checkouts import (
     CONFIRMED,
     FAILED,
+    OPEN,
     SUCCEEDED,
     change_checkout,
     checkout_object,
@@ -48,7 +50,10 @@ class Settlement:
         """Settle a locked, confirmed checkout: take a unit of stock and create its paid order, or fail it."""
         taken = await conn.execute(
             update(checkout_products)
-            .where(checkout_products.c.id == checkout.product_id, checkout_products.c.stock >= 1)
+            .where(
+                checkout_products.c.id == checkout.product_id,
+                or_(checkout_products.c.stock.is_(None), checkout_products.c.stock >= 1),
+            )
             .values(stock=checkout_products.c.stock - 1)
         )
         if taken.rowcount != 1:
@@ -60,6 +65,12 @@ class Settlement:
             await self.emitter.emit(conn, CHECKOUT_UPDATED, checkout_object(succeeded))
         await self.emitter.emit(conn, ORDER_CREATED, order)
         await self.emitter.emit(conn, ORDER_PAID, order)
+
+    async def reopen(self, conn: AsyncConnection, checkout: Row[Any]) -> None:
+        """A locked, confirmed checkout whose charge failed goes back to open, as Polar's ``handle_failure`` puts
+        it (the customer may try another card), and the subscribers are told."""
+        reopened = await change_checkout(conn, checkout.id, {"status": OPEN, "confirmed_at": None})
+        await self.emitter.emit(conn, CHECKOUT_UPDATED, checkout_object(reopened))
 
     async def fail(self, conn: AsyncConnection, checkout: Row[Any]) -> None:
         """Mark a locked, confirmed checkout failed and tell the subscribers."""

@@ -3,12 +3,13 @@
 The intake verifies the ``Stripe-Signature`` header over the raw body with the shop's Stripe webhook secret, as
 stripe-python does; a missing or bad signature, one whose timestamp is more than five minutes away from now in
 either direction (stripe-python only refuses old ones), or a shop started without a secret, is refused with 400
-before anything is stored. A verified event is recorded by its id, and its job is enqueued in the same transaction;
-an id seen before answers 200 and does nothing, so a provider's redelivery is harmless. The job settles a stripe
-checkout on ``payment_intent.succeeded`` and fails it on ``payment_intent.payment_failed``, but only a confirmed
-checkout whose payment intent id matches the event's (and, to settle, whose amount matches too); any other event is
-ignored. stripe-python takes ~200 ms to import, so a shop that has a Stripe secret imports it in a thread once it
-serves (:func:`load_stripe`), not on start.
+before anything is stored. A verified event is recorded by its id, and its job is enqueued in the same
+transaction; an id seen before answers 200 and does nothing, so a provider's redelivery is harmless. As Polar's
+Stripe integration (server/polar/integrations/stripe/tasks.py, payment.py) does, the job finds the checkout by the
+object's ``metadata.checkout_id``: ``charge.succeeded`` settles a confirmed checkout whose amount matches,
+``charge.failed`` and ``payment_intent.payment_failed`` return it to open; any other event is ignored.
+stripe-python takes ~200 ms to import, so a shop that has a Stripe secret imports it in a thread once it serves
+(:func:`load_stripe`), not on start.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from shopstorm.demoshop.core.json_input import parse_json
 from shopstorm.demoshop.core.store import Store, metadata
 
 STRIPE_EVENT_JOB = "stripe_event"
-PAYMENT_SUCCEEDED = "payment_intent.succeeded"
+CHARGE_SUCCEEDED = "charge.succeeded"
+CHARGE_FAILED = "charge.failed"
 PAYMENT_FAILED = "payment_intent.payment_failed"
 SIGNATURE_TOLERANCE_S = 300
 
@@ -81,13 +83,13 @@ async def record_event(store: Store, event: dict[str, Any]) -> bool:
         )
         if recorded.first() is None:
             return False
-        if event["type"] in (PAYMENT_SUCCEEDED, PAYMENT_FAILED):
+        if event["type"] in (CHARGE_SUCCEEDED, CHARGE_FAILED, PAYMENT_FAILED):
             await enqueue(conn, STRIPE_EVENT_JOB, {"event_id": event["id"]})
     return True
 
 
 class StripeEventJobs:
-    """Runs the ``stripe_event`` job: what a recorded payment intent event does to its checkout."""
+    """Runs the ``stripe_event`` job: what a recorded charge or payment intent event does to its checkout."""
 
     def __init__(self, settlement: Settlement) -> None:
         self.settlement = settlement
@@ -95,22 +97,17 @@ class StripeEventJobs:
     async def run(self, conn: AsyncConnection, payload: dict[str, Any]) -> None:
         recorded = await conn.scalar(select(stripe_events.c.payload).where(stripe_events.c.id == payload["event_id"]))
         event = json.loads(recorded)
-        intent = _object_at(event, "data", "object")
-        checkout_id = _object_at(intent, "metadata").get("checkout_id")
+        charge = _object_at(event, "data", "object")
+        checkout_id = _object_at(charge, "metadata").get("checkout_id")
         if not isinstance(checkout_id, str):
             return
         checkout = await lock_checkout(conn, checkouts.c.id == checkout_id)
-        if (
-            checkout is None
-            or checkout.status != CONFIRMED
-            or checkout.payment_processor != "stripe"
-            or checkout.payment_intent_id != intent.get("id")
-        ):
+        if checkout is None or checkout.status != CONFIRMED:
             return
-        if event["type"] == PAYMENT_SUCCEEDED and intent.get("amount") == int(checkout.amount):
+        if event["type"] == CHARGE_SUCCEEDED and charge.get("amount") == int(checkout.amount):
             await self.settlement.settle(conn, checkout)
-        elif event["type"] == PAYMENT_FAILED:
-            await self.settlement.fail(conn, checkout)
+        elif event["type"] in (CHARGE_FAILED, PAYMENT_FAILED):
+            await self.settlement.reopen(conn, checkout)
 
 
 def _object_at(value: Any, *keys: str) -> dict[str, Any]:

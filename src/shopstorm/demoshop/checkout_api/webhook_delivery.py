@@ -1,18 +1,21 @@
 """Sends the checkout API's webhook deliveries, signed as Standard Webhooks, at least once, with retries.
 
 One sender task per shop process, apart from the job worker, claims due deliveries from ``webhook_deliveries``
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so shop processes on one schema share them; the write lock on SQLite)
-and sends up to :data:`CONCURRENCY` at once with one ``httpx.AsyncClient``. Claiming leases a delivery past the
-request timeout, so the delivery of a sender that died is sent again: webhooks are at least once. Every attempt
-carries the delivery's own ``webhook-id``, the attempt's ``webhook-timestamp`` and a ``webhook-signature`` over
-``id.timestamp.body`` with the endpoint's secret. A 2xx answer delivers it; anything else is retried after 0.5,
-1, 2, 4, ... s, and after :data:`MAX_ATTEMPTS` the delivery is kept as failed. When idle, the sender polls every
-50 ms, or wakes at once when this process's job worker committed a job (:meth:`WebhookSender.wake`).
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so shop processes on one schema share them; the write lock on SQLite) and
+sends up to :data:`CONCURRENCY` at once with one ``httpx.AsyncClient``. Claiming leases a delivery past the request
+timeout, so the delivery of a sender that died is sent again: webhooks are at least once. Every attempt carries the
+delivery's own ``webhook-id``, the attempt's ``webhook-timestamp`` and a ``webhook-signature`` over
+``id.timestamp.body`` keyed as Polar keys it: ``StandardWebhook(base64(secret.encode()))``, the UTF-8 bytes of the
+endpoint's whole secret string (server/polar/webhook/tasks.py), not the base64 after ``whsec_``. A 2xx answer
+delivers it; anything else is retried after 0.5, 1, 2, 4, ... s, and after :data:`MAX_ATTEMPTS` the delivery is kept
+as failed. When idle, the sender polls every 50 ms, or wakes at once when this process's job worker committed a job
+(:meth:`WebhookSender.wake`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import time
@@ -60,8 +63,10 @@ def backoff(attempt: int) -> float:
 
 
 def signed_headers(delivery_id: str, secret: str, body: str, timestamp: int) -> dict[str, str]:
-    """The Standard Webhooks headers of one attempt."""
-    signature = Webhook(secret).sign(delivery_id, datetime.fromtimestamp(timestamp, UTC), body)
+    """The Standard Webhooks headers of one attempt, signed as Polar signs them."""
+    signature = Webhook(base64.b64encode(secret.encode()).decode()).sign(
+        delivery_id, datetime.fromtimestamp(timestamp, UTC), body
+    )
     return {
         "webhook-id": delivery_id,
         "webhook-timestamp": str(timestamp),
