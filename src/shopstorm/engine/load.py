@@ -63,7 +63,7 @@ def start(environment: Environment, t0: float, share: tuple[int, int]) -> None:
         RUN.timeseries = []
         RUN.samplers.append(gevent.spawn(samplers.sample_timeseries, runner, RUN.timeseries, RUN.started))
         if options and options.headless:
-            live.start(environment, RUN.started, RUN.settings.run_time, _bound(RUN.settings))
+            live.start(environment, RUN.started, RUN.settings.run_time, _bound(RUN.settings), RUN.settings.open_model)
 
 
 def _bound(settings: Settings) -> str | None:
