@@ -238,7 +238,6 @@ def test_provider_events_signed_with_the_wrong_secret_are_refused_and_counted(de
     assert any("provider event refused (HTTP 400" in reason for reason in journey["failure_reasons"])
 
 
-@pytest.mark.xfail(strict=True, reason="settings.THRESHOLD_GATES still names the removed POST /v1/checkouts/client/")
 def test_polar_environment_names_and_thresholds_become_settings_and_p95_gates(demo_shop, tmp_path):
     shop = demo_shop("sqlite", **SECRETS)
     out = tmp_path / "out"
