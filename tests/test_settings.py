@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from shopstorm.errors import UsageError
@@ -139,3 +141,51 @@ def test_the_readmes_settings_table_is_the_parser():
             command = named if colon and named in flags else "run"
             for flag in re.findall(r"`(-[-\w]+)", part):
                 assert flag in flags[command], f"README names {flag} for {field.name}; `{command}` has no such flag"
+
+
+MIXES_FILE = """
+[mixes.checkout_heavy]
+base = "stress"
+journeys = ["checkout_one", "checkout_two"]
+weights = {checkout_one = 3}
+think_time = "0.05-0.1"
+gates = ["journey:checkout_one fail_ratio<50%"]
+"""
+
+
+def test_a_mix_of_your_own_is_declared_in_the_settings_file_and_chosen_with_mix(tmp_path):
+    (tmp_path / "shopstorm.toml").write_text(MIXES_FILE)
+    settings = load_settings({"mix": "checkout_heavy"}, environ={}, cwd=tmp_path)
+    assert settings.mix == "stress" and settings.journeys == ("checkout_one", "checkout_two")
+    assert settings.weights == {"checkout_one": 3} and settings.think_time == (0.05, 0.1)
+    assert [gate.text for gate in settings.gates] == ["journey:checkout_one fail_ratio<50%"]
+    # the command line still wins over the mix's own choices
+    chosen = load_settings({"mix": "checkout_heavy", "journeys": ["checkout_one"]}, environ={}, cwd=tmp_path)
+    assert chosen.journeys == ("checkout_one",)
+    assert load_settings({}, environ={}, cwd=tmp_path).mix is None  # declared, not chosen
+
+
+@pytest.mark.parametrize(
+    ("table", "phrase"),
+    [('[mixes.x]\nbse = "stress"\n', "mix 'x': unknown key 'bse'"),
+     ('[mixes.x]\nthink_time = "slow"\n', "mix 'x': must be seconds"),
+     ('[mixes.x]\ngates = ["p95<fast"]\n', "mix 'x': bad gate 'p95<fast'"),
+     ("mixes = 3\n", "must be [mixes.NAME] tables")],
+)  # fmt: skip
+def test_a_bad_mix_of_your_own_is_one_line_naming_it(tmp_path, table, phrase):
+    (tmp_path / "shopstorm.toml").write_text(table)
+    with pytest.raises(UsageError, match=re.escape(phrase)):
+        load_settings({}, environ={}, cwd=tmp_path)
+
+
+def test_a_run_of_a_mix_of_your_own_runs_its_journeys_with_its_gates(demo_shop, tmp_path):
+    from support import read_summary, run_cli
+
+    shop = demo_shop("sqlite")
+    (tmp_path / "shopstorm.toml").write_text(MIXES_FILE)
+    result = run_cli("run", "webshop", "--host", shop.url, "--mix", "checkout_heavy", "-u", "4", "-r", "4", "-t", "4s",
+                     "--seed-items", "5", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = read_summary(tmp_path / "shopstorm-out")
+    assert {row["name"] for row in summary["journeys"]} <= {"checkout_one", "checkout_two"}
+    assert [gate["text"] for gate in summary["gates"]] == ["journey:checkout_one fail_ratio<50%"]

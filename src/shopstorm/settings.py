@@ -440,6 +440,13 @@ FIELDS: tuple[Field, ...] = (
         "demo shop faults to switch on (demo only; see `shopstorm shop --help`)",
         flags=(_flag("--fault", on=("demo",), metavar="NAME", action="append"),),
     ),
+    Field(
+        "mixes",
+        lambda value: parse_named_mixes(value),  # defined below: it parses each key with the fields above
+        {},
+        "mixes of your own, a [mixes.NAME] table each: base (a target's mix), journeys, weights, think_time, gates; "
+        "run one with --mix NAME",
+    ),
 )
 
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
@@ -497,6 +504,7 @@ class Settings:
     audit: bool = False
     store: str | None = None
     faults: tuple[str, ...] = ()
+    mixes: dict[str, NamedMix] = field(default_factory=dict)
 
     @property
     def open_model(self) -> bool:
@@ -507,6 +515,7 @@ class Settings:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["stages"] = stages_text(self.stages) or None
         data["gates"] = [gate.text for gate in self.gates]
+        data["mixes"] = {name: mix.plain() for name, mix in self.mixes.items()}
         return data
 
     def public(self) -> dict[str, Any]:
@@ -531,6 +540,7 @@ class Settings:
             data["think_time"] = tuple(data["think_time"])
         data["stages"] = parse_stages(data["stages"]) if data.get("stages") else ()
         data["gates"] = gates_setting(data.get("gates") or ())
+        data["mixes"] = parse_named_mixes(data.get("mixes") or {})
         return cls(**data)
 
 
@@ -619,10 +629,75 @@ def load_settings(
         spec = FIELDS_BY_NAME[name]
         values[name] = _parse(spec, value, "on the command line")
 
-    settings = Settings(**values)
+    settings = with_named_mix(Settings(**values))
     if (settings.run_time or settings.open_model or settings.iterations) and not settings.headless:
         settings = replace(settings, headless=True)
     return settings
+
+
+# --- mixes of your own ---------------------------------------------------------------------------------------------
+
+MIX_KEYS = ("base", "journeys", "weights", "think_time", "gates")
+
+
+@dataclass(frozen=True)
+class NamedMix:
+    """A mix declared in the settings file: a target's mix (``base``) narrowed, re-weighted and gated."""
+
+    base: str | None = None
+    journeys: tuple[str, ...] = ()
+    weights: dict[str, int] = field(default_factory=dict)
+    think_time: tuple[float, float] | None = None
+    gates: tuple[Gate, ...] = ()
+
+    def plain(self) -> dict[str, Any]:
+        return {
+            "base": self.base,
+            "journeys": list(self.journeys),
+            "weights": dict(self.weights),
+            "think_time": list(self.think_time) if self.think_time else None,
+            "gates": [gate.text for gate in self.gates],
+        }
+
+
+def parse_named_mixes(value: Any) -> dict[str, NamedMix]:
+    """``[mixes.NAME]`` tables (or their JSON from the environment): each key parsed as its setting is."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except (json.JSONDecodeError, RecursionError):
+            raise ValueError("must be [mixes.NAME] tables (JSON text in the environment)") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be [mixes.NAME] tables, got {str(value)[:60]!r}")
+    mixes = {}
+    for name, table in value.items():
+        if not isinstance(table, Mapping):
+            raise ValueError(f"mix {name!r} must be a table of {', '.join(MIX_KEYS)}")
+        unknown = sorted(set(table) - set(MIX_KEYS))
+        if unknown:
+            raise ValueError(f"mix {name!r}: unknown key {unknown[0]!r} (known: {', '.join(MIX_KEYS)})")
+        try:
+            parsed = {key: FIELDS_BY_NAME["mix" if key == "base" else key].parse(raw) for key, raw in table.items()}
+        except ValueError as error:
+            raise ValueError(f"mix {name!r}: {error}") from None
+        mixes[str(name)] = NamedMix(**parsed)
+    return mixes
+
+
+def with_named_mix(settings: Settings) -> Settings:
+    """The settings of a run of a mix of your own (``--mix NAME`` naming a ``[mixes.NAME]`` table): its base mix,
+    and its journeys, weights and think time where the run's own settings do not set them; its gates added."""
+    mix = settings.mixes.get(settings.mix or "")
+    if mix is None:
+        return settings
+    return replace(
+        settings,
+        mix=mix.base,
+        journeys=settings.journeys or mix.journeys,
+        weights={**mix.weights, **settings.weights},
+        think_time=settings.think_time or mix.think_time,
+        gates=(*settings.gates, *mix.gates),
+    )
 
 
 def settings_table_markdown() -> str:
