@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import re
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -225,3 +226,23 @@ def test_row_7_the_processor_is_stripe_and_there_is_no_payment_intent_id(api: Ch
     confirmed = api.confirm(checkout).json()
     for answer in (checkout, confirmed):
         assert answer["payment_processor"] == "stripe" and "payment_intent_id" not in answer
+
+
+# --- row 5: rate limits -------------------------------------------------------------------------------------------
+
+
+def test_row_5_the_sandbox_limits_answer_429_with_retry_after(demo_shop) -> None:
+    api = CheckoutClient(demo_shop("sqlite", faults=["sandbox-limits"], api_token=TOKEN).url, TOKEN)
+    if time.time() % 60 > 50:  # Polar counts in fixed minute windows: start the test well inside one
+        time.sleep(60 - time.time() % 60 + 0.1)
+    product = api.product(stock=None)
+    checkouts = [api.checkout(product) for _ in range(7)]
+    answers = [api.confirm(checkout) for checkout in checkouts]
+    assert [answer.status_code for answer in answers] == [200] * 6 + [429]  # 6 confirms a minute
+    assert 1700 < int(answers[-1].headers["Retry-After"]) <= 1800  # then blocked for 30 minutes
+    assert answers[-1].json()["error"] == "TooManyRequests"
+    reads = [api.call("GET", f"/v1/checkouts/client/{checkouts[0]['client_secret']}").status_code for _ in range(90)]
+    assert reads.count(429) > 0 and reads[0] == 200  # 100 calls a minute per token, confirms included
+    assert api.confirm(checkouts[-1]).status_code == 429  # still blocked
+    other = CheckoutClient(api.url, "another-token").call("GET", "/v1/orders/")
+    assert other.status_code == 401  # counted per token: the other one is not limited, only unknown

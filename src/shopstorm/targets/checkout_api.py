@@ -257,6 +257,7 @@ class CheckoutApiTarget(Target):
             )
         self.receiver: WebhookReceiver | None = None
         self.endpoint_id: str | None = None
+        self.paid_journeys = False  # whether a mix of this run pays (inbound_payment): check_journeys says
 
     @property
     def base_url(self) -> str:
@@ -285,6 +286,7 @@ class CheckoutApiTarget(Target):
 
     def check_journeys(self, names: Iterable[str]) -> None:
         paid = "inbound_payment" in names
+        self.paid_journeys = self.paid_journeys or paid
         if paid and not self.settings.confirmation_token_id and not is_loopback(self.settings.host):
             raise UsageError(
                 "the inbound_payment journey pays a checkout: Polar confirms a paid one only with a Stripe "
@@ -303,12 +305,14 @@ class CheckoutApiTarget(Target):
     # --- before the load ---------------------------------------------------------------------------------------
 
     def seed(self) -> dict[str, Any]:
-        """The way checkouts are created, the product (given, or a free one made), its stock (where the shop counts
-        it) and order count, and the webhook endpoint."""
+        """The way checkouts are created, the product (given, or a free one made, and a paid one when the mix
+        pays), its stock (where the shop counts it) and order count, and the webhook endpoint."""
         reader, settings = self._reader(), self.settings
         version = reader.checkout_api_version(settings.checkout_api_version)
         product_id, stock = reader.seed_product(settings.product_id)
-        paid_product_id = settings.product_id or reader.seed_product(None, price=settings.seed_price)[0]
+        paid_product_id = settings.product_id
+        if not paid_product_id and self.paid_journeys:  # a paid product only for a run that pays
+            paid_product_id = reader.seed_product(None, price=settings.seed_price)[0]
         seed = {
             "run": uuid.uuid4().hex[:6],  # in every customer email of the run
             "checkout_api_version": version,

@@ -36,6 +36,7 @@ from shopstorm.demoshop.checkout_api.bodies import (
     order_query,
     product_fields,
 )
+from shopstorm.demoshop.checkout_api.rate_limits import SandboxLimits, SandboxLimitsMiddleware
 from shopstorm.demoshop.checkout_api.settlement import Settlement
 from shopstorm.demoshop.checkout_api.webhook_delivery import WebhookSender
 from shopstorm.demoshop.core.errors import resource_not_found
@@ -56,6 +57,7 @@ class CheckoutApi:
         self.api_token = api_token
         self.stripe_secret = stripe_secret
         self.sender = WebhookSender(store)
+        self.limits = SandboxLimits() if faults.sandbox_limits else None
         settlement = Settlement(faults, webhooks.WebhookEmitter(faults))
         self.jobs = JobQueue(
             store,
@@ -81,9 +83,12 @@ class CheckoutApi:
             Route("/webhooks/endpoints", self.create_endpoint, methods=["POST"]),
             Route("/webhooks/endpoints/{endpoint_id}", self.delete_endpoint, methods=["DELETE"]),
         ]
+        middleware = [Middleware(BearerAuthMiddleware, token=self.api_token)]
+        if self.limits is not None:  # Polar's rate limits sit outside its routes, before authentication
+            middleware.insert(0, Middleware(SandboxLimitsMiddleware, limits=self.limits))
         return [
             Route(STRIPE_WEBHOOK_PATH, self.stripe_webhook, methods=["POST"]),
-            Mount("/v1", routes=guarded, middleware=[Middleware(BearerAuthMiddleware, token=self.api_token)]),
+            Mount("/v1", routes=guarded, middleware=middleware),
         ]
 
     @contextlib.asynccontextmanager

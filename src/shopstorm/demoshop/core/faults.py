@@ -15,7 +15,8 @@ The checkout API's faults bend its background work. ``webhook-drop``: one in eve
 ``webhook-dup``: every ``order.paid`` event is emitted twice, as two deliveries with different webhook ids, like
 a settle job retried without idempotency. ``slow-worker``: the job worker sleeps 2 s before every job, so
 settlement lags. ``stale-status``: settlement creates the order, takes the stock and emits ``order.created`` and
-``order.paid``, but leaves the checkout ``confirmed`` with no order id.
+``order.paid``, but leaves the checkout ``confirmed`` with no order id. ``sandbox-limits`` is not a bug but
+Polar's sandbox: the checkout API's rate limits per token (:mod:`~shopstorm.demoshop.checkout_api.rate_limits`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Fault(StrEnum):
     WEBHOOK_DUP = "webhook-dup"
     SLOW_WORKER = "slow-worker"
     STALE_STATUS = "stale-status"
+    SANDBOX_LIMITS = "sandbox-limits"
 
 
 class UnknownFaultError(ValueError):
@@ -105,6 +107,10 @@ class FaultSwitches:
     @property
     def webhook_dup(self) -> bool:
         return Fault.WEBHOOK_DUP in self.active
+
+    @property
+    def sandbox_limits(self) -> bool:
+        return Fault.SANDBOX_LIMITS in self.active
 
     @property
     def slow_worker(self) -> bool:
