@@ -278,7 +278,8 @@ FIELDS: tuple[Field, ...] = (
         "customer_email",
         parse_text,
         None,
-        "checkout-api: the customer email of every checkout (default: a unique one per checkout)",
+        "checkout-api: the customer email; each checkout gets a sub-address of it, loadtest+<run>-<n>@domain "
+        "(needed against a remote shop)",
         ("LOAD_TEST_CUSTOMER_EMAIL",),
         flags=(_flag("--customer-email", metavar="EMAIL"),),
     ),
