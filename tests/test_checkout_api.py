@@ -17,7 +17,7 @@ import requests
 from shopstorm.audit.ledger import STOPPED, Entry
 from shopstorm.settings import load_settings
 from shopstorm.targets.checkout_api import CheckoutApiTarget
-from support import cli_env, journeys_by_name, read_summary, run_cli, shopstorm_command
+from support import cli_env, eventually, journeys_by_name, read_summary, run_cli, shopstorm_command
 
 TOKEN = "polar_pat_shopstorm_test_token"
 PROVIDER_SECRET = "whsec_shopstorm_provider_test_secret"
@@ -181,14 +181,12 @@ def test_a_worker_slow_to_quit_still_delivers_its_ledger_to_the_audit(demo_shop,
             assert time.monotonic() < deadline and process.poll() is None, "the load never started"
         load_started = time.monotonic()
         workers = sorted(psutil.Process(process.pid).children(), key=lambda child: child.pid)
-        while not all(talks_to(worker, urlsplit(shop.url).port) for worker in workers):  # both workers are shopping
-            assert time.monotonic() < deadline and process.poll() is None, "a worker never reached the shop"
-            time.sleep(0.05)
+        port = urlsplit(shop.url).port
+        eventually(lambda: all(talks_to(worker, port) for worker in workers), "both workers shopping", alive=process)
         time.sleep(max(0.0, load_started + run_time - 1 - time.monotonic()))  # the scenario: a second before the end
         workers[0].suspend()
-        while "--run-time limit reached" not in log.read_text():  # the master is ending the run: the event itself
-            assert time.monotonic() < deadline + run_time, "the run time never ran out"
-            time.sleep(0.05)
+        # the master is ending the run: the event itself
+        eventually(lambda: "--run-time limit reached" in log.read_text(), "the run time to run out", alive=process)
         time.sleep(1.0)  # longer than Locust's half second
         workers[0].resume()
         stdout, _ = process.communicate(timeout=120)
