@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from shopstorm.errors import UsageError
 from shopstorm.gates import parse_gates
 from shopstorm.report.compare import compare, load_summary, parse_max_regression, render
-from shopstorm.settings import FIELDS, load_settings
+from shopstorm.setting_fields import FIELDS
+from shopstorm.settings import load_settings
 from shopstorm.targets.webshop import WebshopEndpoints
 
 NO_ENV: dict[str, str] = {}

@@ -82,7 +82,8 @@ def test_every_setting_is_declared_once_and_the_dataclass_the_flags_and_the_tabl
     from dataclasses import MISSING, fields
 
     from shopstorm.cli import CONSISTENCY_DEFAULTS, DEMO_DEFAULTS, build_parser
-    from shopstorm.settings import FIELDS, Settings
+    from shopstorm.setting_fields import FIELDS
+    from shopstorm.settings import Settings
 
     assert [spec.name for spec in FIELDS] == [f.name for f in fields(Settings)]
     for spec, attribute in zip(FIELDS, fields(Settings), strict=True):
@@ -120,7 +121,7 @@ def test_the_readmes_settings_table_is_the_parser():
     from pathlib import Path
 
     from shopstorm.cli import build_parser
-    from shopstorm.settings import FIELDS
+    from shopstorm.setting_fields import FIELDS
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert settings_table_markdown() in readme, "regenerate it: python -m shopstorm.settings"

@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cli_settings(args: argparse.Namespace) -> dict[str, Any]:
-    from shopstorm.settings import FIELDS
+    from shopstorm.setting_fields import FIELDS
 
     return {spec.name: getattr(args, spec.name, None) for spec in FIELDS}
 
